@@ -1,0 +1,1 @@
+"""The shared kernel: settings, logging, middleware, errors, health and API versioning."""

@@ -1,0 +1,104 @@
+"""Every error is `application/problem+json` (RFC 9457) and carries the request id.
+
+HTTP errors keep their status and detail; validation errors list each failing field; anything
+unhandled becomes a 500 that says nothing about the internals (the traceback goes to the log).
+"""
+
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .logging import get_logger
+from .middleware import request_id_of
+
+PROBLEM_JSON = "application/problem+json"
+logger = get_logger("errors")
+
+
+def problem(
+    scope: Scope,
+    status: int,
+    *,
+    detail: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
+) -> JSONResponse:
+    """A problem details response; `extensions` become extra members (RFC 9457, section 3.2)."""
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail if detail is not None else HTTPStatus(status).description,
+        "instance": scope.get("root_path", "") + scope["path"],
+        "request_id": request_id_of(scope),
+        **extensions,
+    }
+    return JSONResponse(
+        jsonable_encoder(body), status_code=status, headers=headers, media_type=PROBLEM_JSON
+    )
+
+
+async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    detail = exc.detail if isinstance(exc.detail, str) else None
+    return problem(request.scope, exc.status_code, detail=detail, headers=exc.headers)
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = [
+        {
+            "field": ".".join(str(part) for part in error["loc"]),
+            "message": error["msg"],
+            "type": error["type"],
+        }
+        for error in exc.errors()
+    ]
+    return problem(
+        request.scope,
+        422,
+        detail=f"{len(errors)} field(s) failed validation.",
+        errors=errors,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the problem+json handlers (each mounted sub-application needs its own)."""
+    app.exception_handler(HTTPException)(_http_error)
+    app.exception_handler(RequestValidationError)(_validation_error)
+
+
+class UnhandledErrorMiddleware:
+    """Turn an exception nobody handled into a 500 problem, logged with its traceback.
+
+    It sits inside the request-id and access-log middleware, so the 500 carries the request id
+    and is counted, instead of being produced by Starlette's outermost error middleware.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        response_started = False
+
+        async def send_tracking(message: Message) -> None:
+            nonlocal response_started
+            response_started = response_started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking)
+        except Exception:
+            logger.exception("unhandled_error", method=scope["method"], path=scope["path"])
+            if response_started:
+                raise  # too late for a clean answer; let the server abort the connection
+            await problem(scope, 500, detail="An unexpected error occurred.")(
+                scope, receive, send
+            )

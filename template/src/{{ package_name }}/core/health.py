@@ -1,0 +1,132 @@
+"""Probes: /livez (the process), /readyz (its dependencies), /startupz (started once).
+
+Liveness never touches a dependency: a database outage must take pods out of the load balancer
+(readiness), not restart every healthy process in a loop (liveness).
+"""
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from .logging import get_logger
+
+LIVENESS_PATH = "/livez"
+READINESS_PATH = "/readyz"
+STARTUP_PATH = "/startupz"
+PROBE_PATHS = frozenset({LIVENESS_PATH, READINESS_PATH, STARTUP_PATH})
+
+Check = Callable[[], Awaitable[object]]
+logger = get_logger("health")
+
+
+class CheckResult(BaseModel):
+    """The outcome of one dependency check."""
+
+    status: Literal["ok", "fail", "timeout"]
+    critical: bool
+    latency_ms: float
+    error: str | None = None
+
+
+class Readiness(BaseModel):
+    """The readiness body: overall status and every check."""
+
+    status: Literal["ok", "degraded", "fail"]
+    checks: dict[str, CheckResult]
+
+
+@dataclass(frozen=True, slots=True)
+class _Registered:
+    check: Check
+    critical: bool
+    timeout: float
+
+
+class HealthRegistry:
+    """Where components that own a client (database, broker...) register their readiness check."""
+
+    def __init__(self, *, default_timeout: float) -> None:
+        self.default_timeout = default_timeout
+        self._checks: dict[str, _Registered] = {}
+        self.started = False
+
+    def add(
+        self, name: str, check: Check, *, critical: bool = True, timeout: float | None = None
+    ) -> None:
+        """Register `check`: it passes when it returns, fails when it raises or times out."""
+        if name in self._checks:
+            raise ValueError(f"a readiness check named {name!r} is already registered")
+        self._checks[name] = _Registered(check, critical, timeout or self.default_timeout)
+
+    async def run(self) -> Readiness:
+        """Run every check concurrently, each within its own time limit."""
+        names = list(self._checks)
+        results = await asyncio.gather(*(self._run_one(self._checks[name]) for name in names))
+        checks = dict(zip(names, results, strict=True))
+        failed = [result for result in checks.values() if result.status != "ok"]
+        status: Literal["ok", "degraded", "fail"] = "ok"
+        if any(result.critical for result in failed):
+            status = "fail"
+        elif failed:
+            status = "degraded"
+        return Readiness(status=status, checks=checks)
+
+    @staticmethod
+    async def _run_one(registered: _Registered) -> CheckResult:
+        started = time.perf_counter()
+        status: Literal["ok", "fail", "timeout"] = "ok"
+        error = None
+        try:
+            async with asyncio.timeout(registered.timeout):
+                await registered.check()
+        except TimeoutError:
+            status, error = "timeout", f"no answer within {registered.timeout:g}s"
+        except Exception as exc:  # noqa: BLE001 - a failing dependency is a result, not a crash
+            status, error = "fail", type(exc).__name__
+        latency_ms = round((time.perf_counter() - started) * 1000, 2)
+        return CheckResult(
+            status=status, critical=registered.critical, latency_ms=latency_ms, error=error
+        )
+
+
+def _health(request: Request) -> HealthRegistry:
+    registry: HealthRegistry = request.state.health
+    return registry
+
+
+HealthDep = Annotated[HealthRegistry, Depends(_health)]
+router = APIRouter(tags=["probes"])
+
+
+@router.get(LIVENESS_PATH)
+async def livez() -> dict[str, str]:
+    """Liveness: the process answers. Never checks a dependency."""
+    return {"status": "ok"}
+
+
+@router.get(READINESS_PATH, response_model=Readiness, responses={503: {"model": Readiness}})
+async def readyz(health: HealthDep) -> JSONResponse:
+    """Readiness: every dependency within its time limit; 503 when a critical one fails."""
+    readiness = await health.run()
+    if readiness.status == "fail":
+        logger.warning("not_ready", checks=readiness.model_dump(mode="json")["checks"])
+    else:
+        health.started = True
+    status_code = 503 if readiness.status == "fail" else 200
+    return JSONResponse(readiness.model_dump(mode="json"), status_code=status_code)
+
+
+@router.get(STARTUP_PATH, responses={503: {"description": "Not started yet"}})
+async def startupz(health: HealthDep) -> JSONResponse:
+    """Startup: 200 once the critical dependencies have been ready once, then without checks."""
+    if not health.started:
+        readiness = await health.run()
+        health.started = readiness.status != "fail"
+    status_code = 200 if health.started else 503
+    return JSONResponse({"started": health.started}, status_code=status_code)

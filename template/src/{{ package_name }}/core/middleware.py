@@ -1,0 +1,132 @@
+"""Pure ASGI middleware: request id, access log and the blocking detector.
+
+Pure ASGI (not BaseHTTPMiddleware) keeps streaming responses streaming, keeps contextvars visible
+to the endpoint and costs one function call per message.
+"""
+
+import re
+import time
+import uuid
+
+import structlog
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .blocking import LoopMonitor
+from .logging import get_logger
+
+REQUEST_ID_HEADER = "X-Request-ID"
+BLOCKING_HEADER = "X-Blocking-Time-Ms"
+# Accept ids from upstream proxies only when they cannot inject anything into logs or headers.
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+
+access_logger = get_logger("access")
+blocking_logger = get_logger("blocking")
+
+
+def request_id_of(scope: Scope) -> str | None:
+    """The id `RequestIdMiddleware` gave this request."""
+    state: dict[str, object] = scope.get("state", {})
+    request_id = state.get("request_id")
+    return request_id if isinstance(request_id, str) else None
+
+
+class RequestIdMiddleware:
+    """Accept a valid X-Request-ID or make one; echo it and bind it to every log line."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = Headers(scope=scope).get(REQUEST_ID_HEADER, "")
+        request_id = incoming if _VALID_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            await self.app(scope, receive, send_with_id)
+
+
+class AccessLogMiddleware:
+    """One log line per request, with status and duration (replaces uvicorn's access log)."""
+
+    def __init__(self, app: ASGIApp, *, quiet_paths: frozenset[str] = frozenset()) -> None:
+        self.app = app
+        self.quiet_paths = quiet_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_capturing_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_capturing_status)
+        finally:
+            # Probes are polled every few seconds; log them only when they fail.
+            if scope["path"] not in self.quiet_paths or status >= 400:
+                access_logger.info(
+                    "request",
+                    method=scope["method"],
+                    path=scope["path"],
+                    status=status,
+                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                    client=scope["client"][0] if scope.get("client") else None,
+                )
+
+
+class BlockingDetectorMiddleware:
+    """Report how long the event loop was blocked while each request was in flight.
+
+    Development: an X-Blocking-Time-Ms response header, to catch a sync call while writing it.
+    Elsewhere: a warning log above `warn_ms`, so production blocking has a route to blame.
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, monitor: LoopMonitor, expose_header: bool, warn_ms: float
+    ) -> None:
+        self.app = app
+        self.monitor = monitor
+        self.expose_header = expose_header
+        self.warn_ms = warn_ms
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        before = self.monitor.blocked_seconds()
+
+        def blocked_ms() -> float:
+            return round((self.monitor.blocked_seconds() - before) * 1000, 1)
+
+        async def send_with_blocking(message: Message) -> None:
+            if message["type"] == "http.response.start" and self.expose_header:
+                MutableHeaders(scope=message)[BLOCKING_HEADER] = str(blocked_ms())
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_blocking)
+        finally:
+            total = blocked_ms()
+            if total > self.warn_ms:
+                blocking_logger.warning(
+                    "event_loop_blocked",
+                    blocked_ms=total,
+                    threshold_ms=self.warn_ms,
+                    method=scope["method"],
+                    path=scope["path"],
+                )
