@@ -1,5 +1,7 @@
 """Every error is application/problem+json (RFC 9457) with the request id; a 500 leaks nothing."""
 
+from typing import Annotated
+
 import httpx
 import pytest
 from fastapi import APIRouter, FastAPI, Query
@@ -17,7 +19,9 @@ def add_failing_routes(app: FastAPI) -> None:
         raise RuntimeError("password=hunter2 in a connection string")
 
     @router.get("/typed")
-    async def typed(limit: int = Query(ge=1, le=100), cursor: str = Query()) -> dict[str, int]:
+    async def typed(
+        limit: Annotated[int, Query(ge=1, le=100)], cursor: Annotated[str, Query()]
+    ) -> dict[str, int]:
         return {"limit": limit}
 
     app.include_router(router)

@@ -30,6 +30,7 @@ def register_checks(app: FastAPI, **checks: tuple[Any, bool]) -> None:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[Any]:
         async with original(app) as state:
+            assert state is not None
             for name, (check, critical) in checks.items():
                 state["health"].add(name, check, critical=critical, timeout=0.2)
             yield state

@@ -4,6 +4,7 @@ HTTP errors keep their status and detail; validation errors list each failing fi
 unhandled becomes a 500 that says nothing about the internals (the traceback goes to the log).
 """
 
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -26,7 +27,7 @@ def problem(
     status: int,
     *,
     detail: str | None = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
     **extensions: Any,
 ) -> JSONResponse:
     """A problem details response; `extensions` become extra members (RFC 9457, section 3.2)."""
@@ -99,6 +100,4 @@ class UnhandledErrorMiddleware:
             logger.exception("unhandled_error", method=scope["method"], path=scope["path"])
             if response_started:
                 raise  # too late for a clean answer; let the server abort the connection
-            await problem(scope, 500, detail="An unexpected error occurred.")(
-                scope, receive, send
-            )
+            await problem(scope, 500, detail="An unexpected error occurred.")(scope, receive, send)

@@ -21,7 +21,7 @@ _SILENCED_LOGGERS = ("uvicorn.access", "gunicorn.access")
 
 
 class StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to the `sys.stdout` of the moment, so a swapped stdout (pytest's capsys) is followed."""
+    """Writes to the current `sys.stdout`, so a swapped stdout (pytest's capsys) is followed."""
 
     def emit(self, record: logging.LogRecord) -> None:
         self.stream = sys.stdout

@@ -20,6 +20,8 @@ BLOCKING_HEADER = "X-Blocking-Time-Ms"
 # Accept ids from upstream proxies only when they cannot inject anything into logs or headers.
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 
+# Probes are polled every few seconds: log them only when they answer with an error.
+QUIET_BELOW_STATUS = 400
 access_logger = get_logger("access")
 blocking_logger = get_logger("blocking")
 
@@ -77,8 +79,7 @@ class AccessLogMiddleware:
         try:
             await self.app(scope, receive, send_capturing_status)
         finally:
-            # Probes are polled every few seconds; log them only when they fail.
-            if scope["path"] not in self.quiet_paths or status >= 400:
+            if scope["path"] not in self.quiet_paths or status >= QUIET_BELOW_STATUS:
                 access_logger.info(
                     "request",
                     method=scope["method"],
