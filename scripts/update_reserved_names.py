@@ -14,7 +14,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = ROOT / "includes" / "reserved_names.jinja"
-INTERPRETERS = ("/root/.pyenv/versions/3.12.1/bin/python3", "/root/.pyenv/versions/3.13.0/bin/python3")
+INTERPRETERS = (
+    "/root/.pyenv/versions/3.12.1/bin/python3",
+    "/root/.pyenv/versions/3.13.0/bin/python3",
+)
 PROBE = (
     "import json, keyword, sys;"
     "print(json.dumps([sorted(set(keyword.kwlist) | set(keyword.softkwlist)),"
@@ -36,8 +39,8 @@ def _wrap(names: list[str]) -> str:
 
 def render(keywords: list[str], modules: list[str]) -> str:
     return (
-        "{#- Names a generated package must not take: Python keywords (hard and soft) and the standard\n"
-        "    library modules of every supported Python. Regenerate with\n"
+        "{#- Names a generated package must not take: Python keywords (hard and soft) and the\n"
+        "    standard library modules of every supported Python. Regenerate with\n"
         "    `uv run python scripts/update_reserved_names.py`. -#}\n"
         f"{{%- set python_keywords = [\n{_wrap(keywords)}\n] -%}}\n"
         f"{{%- set stdlib_modules = [\n{_wrap(modules)}\n] -%}}\n"
