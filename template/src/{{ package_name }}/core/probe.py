@@ -1,4 +1,4 @@
-"""Container health probe: `python -m {{ package_name }}.core.probe /livez`.
+"""Container health probe: `python -m <package>.core.probe /livez`.
 
 Docker's HEALTHCHECK and compose healthchecks call it, so they hit the same paths and port as the
 Kubernetes and Cloud Run probes, read from the same settings. Exit 0 when the path answers 2xx.
@@ -12,13 +12,14 @@ from .health import LIVENESS_PATH
 from .settings import get_settings
 
 TIMEOUT_SECONDS = 3
+HEALTHY = range(200, 300)
 
 
 def probe(path: str) -> int:
     url = f"http://127.0.0.1:{get_settings().port}{path}"
     try:
-        with urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310 - fixed http URL
-            return 0 if 200 <= response.status < 300 else 1
+        with urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response:
+            return 0 if response.status in HEALTHY else 1
     except (urllib.error.URLError, TimeoutError) as exc:
         print(f"probe {url} failed: {exc}", file=sys.stderr)  # noqa: T201 - shown by docker inspect
         return 1
