@@ -126,8 +126,14 @@ def render(dst: Path, answers: Mapping[str, Any] | None = None, **kwargs: Any) -
     )
     rendered_answers = dict(worker.answers.combined)
     files = sorted(str(path.relative_to(dst)) for path in dst.rglob("*") if path.is_file())
-    asked = {name for name, spec in questions().items() if spec.get("when") is not False}
-    keep = {name: rendered_answers[name] for name in asked if name in rendered_answers}
+    # Only what copier asked (and stores): computed flags and questions whose `when` was false
+    # are hidden.
+    hidden = set(worker.answers.hidden)
+    keep = {
+        name: rendered_answers[name]
+        for name, spec in questions().items()
+        if name in rendered_answers and name not in hidden and spec.get("when") is not False
+    }
     return Rendered(path=dst, answers=keep, files=files)
 
 

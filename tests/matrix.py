@@ -1,0 +1,309 @@
+"""The render matrix: named answer sets that render every choice value and every pair of values.
+
+`MATRIX` is written by hand so a reader sees what is rendered; `test_render.py`'s ratchet checks
+it against copier.yml and prints suggested rows (`suggest_rows`) when a new value or pair is never
+rendered. Rows only name the answers that differ from the defaults.
+
+Conditional questions: a question whose `when` renders false for a row is absent from that row
+(copier neither asks nor stores it), so its values pair with nothing there. A pair is only required
+when some answer set can render it (`feasible_items_and_pairs`). A multiselect question contributes
+one value per selected option.
+
+Current lower bound: api_versioning (3 values) x license (3 values) = 9 rows; MATRIX is an
+orthogonal array on those two, with python_version and server on the two remaining columns.
+"""
+
+from __future__ import annotations
+
+import itertools
+import operator
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import jinja2
+import jinja2.meta
+import yaml
+from jinja2.sandbox import SandboxedEnvironment
+from rendering import ROOT, Rendered, choice_questions, questions
+
+Item = tuple[str, str]  # (question, value)
+Pair = tuple[str, str, str, str]  # (question, value, question, value), questions in name order
+
+
+@dataclass(frozen=True)
+class Case:
+    """One named answer set of the matrix (answers not given take their defaults)."""
+
+    id: str
+    answers: dict[str, Any] = field(default_factory=dict)
+
+
+RenderCase = Callable[[Case], Rendered]  # the `render_case` fixture (conftest.py)
+
+# fmt: off
+MATRIX: list[Case] = [
+    Case(id="defaults", answers={}),
+    Case(id="mit-py312", answers={
+        "license": "MIT", "python_version": "3.12",
+    }),
+    Case(id="apache-gunicorn", answers={
+        "project_name": "Billing API", "license": "Apache-2.0", "server": "gunicorn",
+    }),
+    Case(id="header-gunicorn-py312", answers={
+        "api_versioning": "header", "python_version": "3.12", "server": "gunicorn",
+    }),
+    Case(id="header-mit", answers={
+        "api_versioning": "header", "license": "MIT",
+    }),
+    Case(id="header-apache", answers={
+        "project_name": "Inventory 2", "api_versioning": "header", "license": "Apache-2.0",
+        "server": "gunicorn",
+    }),
+    Case(id="mounted-py312", answers={
+        "api_versioning": "mounted", "python_version": "3.12",
+    }),
+    Case(id="mounted-mit-gunicorn", answers={
+        "project_name": "Payments Gateway", "api_versioning": "mounted", "license": "MIT",
+        "server": "gunicorn",
+    }),
+    # The longest names the validators allow: rendered code must stay canonical (ruff format,
+    # line length) whatever the names' length.
+    Case(id="mounted-apache-py312-long-names", answers={
+        "project_name": "Customer Order Management Platform Svcs",
+        "api_versioning": "mounted", "license": "Apache-2.0", "python_version": "3.12",
+    }),
+]
+# fmt: on
+
+
+# --- the answer model: defaults and `when`, evaluated the way copier does ----------------------
+
+
+@cache
+def _env() -> SandboxedEnvironment:
+    """Copier's Jinja setup: its filters, the template root as loader, StrictUndefined."""
+    return SandboxedEnvironment(
+        loader=jinja2.FileSystemLoader(str(ROOT)),
+        extensions=["jinja2_ansible_filters.AnsibleCoreFiltersExtension"],
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+
+
+def _render(text: str, context: Mapping[str, Any]) -> str:
+    return _env().from_string(text).render(**context)
+
+
+def _to_bool(value: Any) -> bool:
+    """Copier's `cast_to_bool`: numbers, YAML booleans and nulls, then Python truthiness."""
+    if isinstance(value, bool):
+        return value
+    try:
+        return bool(float(value))
+    except (TypeError, ValueError):
+        pass
+    if isinstance(value, str):
+        lower = value.strip().lower()
+        if lower in {"", "n", "no", "f", "false", "off", "~", "null", "none"}:
+            return False
+        if lower in {"y", "yes", "t", "true", "on"}:
+            return True
+    return bool(value)
+
+
+def _value(spec: Mapping[str, Any], raw: Any, context: Mapping[str, Any]) -> Any:
+    """A default or answer as copier casts it (templated strings rendered first)."""
+    if isinstance(raw, str) and ("{{" in raw or "{%" in raw):
+        raw = _render(raw, context)
+    kind = spec.get("type", "str")
+    if spec.get("multiselect"):
+        if isinstance(raw, str):
+            raw = yaml.safe_load(raw) or []
+        return [str(option) for option in raw]
+    if kind == "bool":
+        return _to_bool(raw)
+    if kind in {"yaml", "json"} and isinstance(raw, str):
+        return yaml.safe_load(raw)
+    if kind == "int":
+        return int(raw)
+    if kind == "float":
+        return float(raw)
+    return raw if raw is None else str(raw)
+
+
+def _is_asked(spec: Mapping[str, Any], context: Mapping[str, Any]) -> bool:
+    when = spec.get("when", True)
+    if isinstance(when, str):
+        when = _render(when, context)
+    return _to_bool(when)
+
+
+def effective_row(
+    answers: Mapping[str, Any], folder_name: str = "svc"
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(asked, context): the questions copier asks for `answers` with their values, and the full
+    render context (computed values and unasked questions' defaults included).
+
+    Questions are walked in copier.yml order. As in copier, a question that is not asked still
+    takes a given answer (else its default) in the context, but is not asked or stored.
+    """
+    context: dict[str, Any] = {"_folder_name": folder_name}
+    asked: dict[str, Any] = {}
+    for name, spec in questions().items():
+        is_asked = spec.get("when") is not False and _is_asked(spec, context)
+        raw = answers[name] if name in answers else spec.get("default")
+        context[name] = _value(spec, raw, context)
+        if is_asked:
+            asked[name] = context[name]
+    return asked, context
+
+
+def validation_errors(asked: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, str]:
+    """The choice questions of a row whose validator refuses the answer."""
+    errors = {}
+    for name in choice_questions():
+        validator = questions()[name].get("validator")
+        if name in asked and validator and (message := _render(validator, context).strip()):
+            errors[name] = message
+    return errors
+
+
+def items_of(asked: Mapping[str, Any]) -> list[Item]:
+    """The (question, value) items of an asked row, for the choice questions only."""
+    items = []
+    for name in choice_questions():
+        if name not in asked:
+            continue
+        value = asked[name]
+        values = value if isinstance(value, list) else [value]
+        items += [(name, str(option)) for option in values]
+    return items
+
+
+def pairs_of_items(items: Iterable[Item]) -> set[Pair]:
+    """Every pair of items of two different questions, in a canonical order."""
+    ordered = sorted(set(items))
+    return {
+        (q1, v1, q2, v2)
+        for i, (q1, v1) in enumerate(ordered)
+        for q2, v2 in ordered[i + 1 :]
+        if q1 != q2
+    }
+
+
+def covered(rows: Iterable[Mapping[str, Any]]) -> tuple[set[Item], set[Pair]]:
+    """The items and pairs the rows render (unasked answers dropped)."""
+    items: set[Item] = set()
+    pairs: set[Pair] = set()
+    for row in rows:
+        row_items = items_of(effective_row(row)[0])
+        items.update(row_items)
+        pairs |= pairs_of_items(row_items)
+    return items, pairs
+
+
+def _variables(template: Any) -> set[str]:
+    if not isinstance(template, str):
+        return set()
+    return set(jinja2.meta.find_undeclared_variables(_env().parse(template)))
+
+
+def controlling_questions() -> list[str]:
+    """Choice questions that decide whether another question is asked or valid.
+
+    The variables of every `when` and of choice questions' validators, followed through the
+    defaults of non-choice values (computed flags, derived names) to the choices they read.
+    """
+    specs = questions()
+    choices = choice_questions()
+    pending: set[str] = set()
+    for name, spec in specs.items():
+        pending |= _variables(spec.get("when"))
+        if name in choices:
+            pending |= _variables(spec.get("validator"))
+    seen: set[str] = set()
+    while pending:
+        name = pending.pop()
+        if name in seen or name not in specs:
+            continue
+        seen.add(name)
+        if name not in choices:
+            pending |= _variables(specs[name].get("default")) | _variables(specs[name].get("when"))
+    return [name for name in choices if name in seen]
+
+
+def feasible_items_and_pairs() -> tuple[set[Item], set[Pair]]:
+    """The items and pairs some valid answer set renders.
+
+    Every combination of the controlling questions is evaluated; every other choice question
+    influences nothing, so each of its values pairs with whatever that combination asks.
+    """
+    choices = choice_questions()
+    control = controlling_questions()
+    items: set[Item] = set()
+    pairs: set[Pair] = set()
+    for combination in itertools.product(*(choices[name] for name in control)):
+        answers: dict[str, Any] = {
+            name: [value] if questions()[name].get("multiselect") else value
+            for name, value in zip(control, combination, strict=True)
+        }
+        asked, context = effective_row(answers)
+        if validation_errors(asked, context):
+            continue
+        row_items = [item for item in items_of(asked) if item[0] in control]
+        free = [name for name in choices if name not in control and name in asked]
+        row_items += [(name, value) for name in free for value in choices[name]]
+        items.update(row_items)
+        pairs |= pairs_of_items(row_items)
+    return items, pairs
+
+
+def _candidates(name: str) -> list[Any]:
+    values = choice_questions()[name]
+    return [[value] for value in values] if questions()[name].get("multiselect") else values
+
+
+def suggest_rows(missing_pairs: Iterable[Pair], limit: int = 50) -> list[dict[str, Any]]:
+    """Greedy pairwise rows that cover `missing_pairs` (printed by the ratchet, never used).
+
+    Each row starts from one missing pair and then, question by question, takes the value that
+    covers most of the still-missing pairs; only pairs the evaluated row really renders count.
+    """
+    missing = set(missing_pairs)
+    rows: list[dict[str, Any]] = []
+    while missing and len(rows) < limit:
+        q1, v1, q2, v2 = min(missing)
+        row: dict[str, Any] = {}
+        for name, value in ((q1, v1), (q2, v2)):
+            row[name] = [value] if questions()[name].get("multiselect") else value
+        for name in choice_questions():
+            if name in row:
+                continue
+            gains = [(_gain({**row, name: value}, missing), value) for value in _candidates(name)]
+            best_gain, best = max(gains, key=operator.itemgetter(0))
+            if best_gain > _gain(row, missing):
+                row[name] = best
+        asked, context = effective_row(row)
+        gained = pairs_of_items(items_of(asked)) & missing
+        if validation_errors(asked, context) or not gained:
+            missing.discard((q1, v1, q2, v2))  # no valid row renders it: report it, not a row
+            continue
+        missing -= gained
+        rows.append(_without_defaults({name: row[name] for name in row if name in asked}))
+    return rows
+
+
+def _gain(row: Mapping[str, Any], missing: set[Pair]) -> int:
+    """How many of the missing pairs the row renders."""
+    return len(pairs_of_items(items_of(effective_row(row)[0])) & missing)
+
+
+def _without_defaults(row: dict[str, Any]) -> dict[str, Any]:
+    """The row without the answers that merely repeat what copier would pick anyway."""
+    for name in list(row):
+        shorter = {key: value for key, value in row.items() if key != name}
+        if effective_row(shorter)[0] == effective_row(row)[0]:
+            row = shorter
+    return row

@@ -1,0 +1,152 @@
+"""Answers: bad ones are refused with a message that says what is allowed, and nothing is written;
+every default, derived from the folder or the project name, passes its own validator."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import copier
+import pytest
+import yaml
+from rendering import ROOT, questions
+
+
+def copy(dst: Path, data: dict[str, Any]) -> copier.Worker:
+    return copier.run_copy(
+        str(ROOT), str(dst), data=data, defaults=True, vcs_ref="HEAD", quiet=True, unsafe=False
+    )
+
+
+def rule(question: str) -> str:
+    """`pattern <regex>` as the question's validator states it: the message must quote its rule."""
+    validator = questions()[question]["validator"]
+    match = re.search(r"regex_search\('([^']+)'\)", validator)
+    assert match, f"no regex_search in the validator of {question}"
+    return f"pattern {match.group(1)}"
+
+
+SLUG_RULE = rule("project_slug")
+PACKAGE_RULE = rule("package_name")
+
+BAD_ANSWERS = [
+    pytest.param(
+        {"project_slug": "My Service!"},
+        "project_slug",
+        ['"My Service!" is not a valid slug', "Allowed:", SLUG_RULE],
+        id="slug-with-spaces-and-punctuation",
+    ),
+    pytest.param(
+        {"project_slug": "orders--service"},
+        "project_slug",
+        ['"orders--service" is not a valid slug', SLUG_RULE],
+        id="slug-double-hyphen",
+    ),
+    pytest.param(
+        {"project_slug": "1-orders"},
+        "project_slug",
+        ['"1-orders" is not a valid slug', SLUG_RULE],
+        id="slug-starts-with-a-digit",
+    ),
+    pytest.param(
+        {"package_name": "Orders-Service"},
+        "package_name",
+        ['"Orders-Service" is not a valid package name', "Allowed:", PACKAGE_RULE],
+        id="package-not-an-identifier",
+    ),
+    pytest.param(
+        {"package_name": "class"},
+        "package_name",
+        ['"class" is a Python keyword', "Pick another name"],
+        id="package-keyword",
+    ),
+    pytest.param(
+        {"package_name": "match"},
+        "package_name",
+        ['"match" is a Python keyword', "Pick another name"],
+        id="package-soft-keyword",
+    ),
+    pytest.param(
+        {"package_name": "json"},
+        "package_name",
+        ['"json" is a standard-library module', "Pick another name"],
+        id="package-stdlib-json",
+    ),
+    pytest.param(
+        {"package_name": "asyncio"},
+        "package_name",
+        ['"asyncio" is a standard-library module', "Pick another name"],
+        id="package-stdlib-asyncio",
+    ),
+    pytest.param(
+        {"author_email": "nope"},
+        "author_email",
+        ['"nope" is not an email address', "Allowed: name@domain.tld"],
+        id="email",
+    ),
+    pytest.param(
+        {"project_name": "   "},
+        "project_name",
+        ["The project name cannot be empty", '"Orders Service"'],
+        id="blank-project-name",
+    ),
+]
+
+
+@pytest.mark.parametrize(("data", "question", "explains"), BAD_ANSWERS)
+def test_bad_answer_is_refused_and_nothing_is_written(
+    tmp_path: Path, data: dict[str, Any], question: str, explains: list[str]
+) -> None:
+    dst = tmp_path / "svc"
+    with pytest.raises(ValueError, match=f"Validation error for question '{question}'") as error:
+        copy(dst, {"project_name": "Orders Service", **data})
+    message = str(error.value)
+    missing = [phrase for phrase in explains if phrase not in message]
+    assert not missing, f"the message does not say {missing}:\n{message}"
+    assert not dst.exists() or not any(dst.iterdir()), f"files written: {list(dst.rglob('*'))}"
+
+
+def recorded(dst: Path) -> dict[str, Any]:
+    answers: dict[str, Any] = yaml.safe_load((dst / ".copier-answers.yml").read_text())
+    return answers
+
+
+@pytest.mark.parametrize(
+    ("folder", "name", "slug", "package"),
+    [
+        ("my-service", "My Service", "my-service", "my_service"),
+        ("orders_api", "Orders Api", "orders-api", "orders_api"),
+        ("42-things", "42 Things", "things", "things"),
+    ],
+)
+def test_defaults_from_the_folder_name_pass_validation(
+    tmp_path: Path, folder: str, name: str, slug: str, package: str
+) -> None:
+    """`copier copy TEMPLATE my-service` with no data at all: every default is valid."""
+    dst = tmp_path / folder
+    copy(dst, {})
+    answers = recorded(dst)
+    derived = {k: answers[k] for k in ("project_name", "project_slug", "package_name")}
+    assert derived == {"project_name": name, "project_slug": slug, "package_name": package}
+    assert (dst / "src" / package / "main.py").is_file()
+
+
+@pytest.mark.parametrize(
+    ("name", "slug", "package"),
+    [
+        ("Orders Service", "orders-service", "orders_service"),
+        ("42 Things", "things", "things"),
+        ("  Billing -- API v2!  ", "billing-api-v2", "billing_api_v2"),
+        ("ACME_Payments.Gateway", "acme-payments-gateway", "acme_payments_gateway"),
+    ],
+)
+def test_slug_and_package_derive_from_the_project_name(
+    tmp_path: Path, name: str, slug: str, package: str
+) -> None:
+    dst = tmp_path / "svc"
+    copy(dst, {"project_name": name})
+    answers = recorded(dst)
+    assert (answers["project_slug"], answers["package_name"]) == (slug, package)
+    assert answers["project_slug"][0].isalpha()
+    assert (dst / "src" / package / "__init__.py").is_file()
