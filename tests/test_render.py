@@ -316,6 +316,25 @@ def test_ruff_check(rendered: Rendered) -> None:
     rendered.run(BIN / "ruff", "check", "--no-cache", "--config", "pyproject.toml", ".")
 
 
+@pytest.fixture(scope="session")
+def typecheck_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One environment holding every dependency a render can have, to type-check each render.
+
+    Installing each render would cost a minute per case; the dependencies are the same, so one
+    environment (rendered with every optional dependency) serves. Its own package has a name no
+    matrix case uses, so each render's `src/` is what mypy reads.
+    """
+    answers = {"project_name": "Typecheck Environment", "server": "gunicorn"}
+    project = render(tmp_path_factory.mktemp("typecheck") / "svc", answers)
+    project.uv("sync", "--quiet", about="pyproject.toml")
+    return project.path / ".venv" / "bin" / "python"
+
+
+def test_mypy_strict(rendered: Rendered, typecheck_python: Path) -> None:
+    # The render's own [tool.mypy] configuration (strict, its files, its overrides).
+    rendered.run(typecheck_python, "-m", "mypy", "--no-incremental", about="pyproject.toml")
+
+
 def test_ruff_format(rendered: Rendered) -> None:
     rendered.run(
         BIN / "ruff", "format", "--check", "--diff", "--no-cache", "--config", "pyproject.toml", "."
