@@ -1,14 +1,13 @@
 """Probes: liveness never depends on anything, readiness follows the critical checks."""
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
 
-from .conftest import serve
+from .conftest import on_startup, serve
 
 
 async def _refused() -> None:
@@ -25,17 +24,12 @@ async def _answers() -> None:
 
 def register_checks(app: FastAPI, **checks: tuple[Any, bool]) -> None:
     """Register checks in the lifespan, exactly as a component that owns a client does."""
-    original = app.router.lifespan_context
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[Any]:
-        async with original(app) as state:
-            assert state is not None
-            for name, (check, critical) in checks.items():
-                state["health"].add(name, check, critical=critical, timeout=0.2)
-            yield state
+    def register(state: Mapping[str, Any]) -> None:
+        for name, (check, critical) in checks.items():
+            state["health"].add(name, check, critical=critical, timeout=0.2)
 
-    app.router.lifespan_context = lifespan
+    on_startup(app, register)
 
 
 async def test_livez_is_always_ok(client: httpx.AsyncClient) -> None:
@@ -44,22 +38,24 @@ async def test_livez_is_always_ok(client: httpx.AsyncClient) -> None:
     assert response.json() == {"status": "ok"}
 
 
-async def test_readyz_and_startupz_ok_without_dependencies(client: httpx.AsyncClient) -> None:
+async def test_readyz_and_startupz_ok_when_dependencies_are(client: httpx.AsyncClient) -> None:
     response = await client.get("/readyz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "checks": {}}
+    body = response.json()
+    assert body["status"] == "ok"
+    assert all(check["status"] == "ok" for check in body["checks"].values())
     assert (await client.get("/startupz")).json() == {"started": True}
 
 
 async def test_failing_critical_check_makes_readyz_503_but_not_livez(app: FastAPI) -> None:
-    register_checks(app, database=(_refused, True), cache=(_answers, False))
+    register_checks(app, ledger=(_refused, True), cache=(_answers, False))
     async with serve(app) as client:
         response = await client.get("/readyz")
         assert response.status_code == 503
         body = response.json()
         assert body["status"] == "fail"
-        assert body["checks"]["database"]["status"] == "fail"
-        assert body["checks"]["database"]["error"] == "ConnectionRefusedError"
+        assert body["checks"]["ledger"]["status"] == "fail"
+        assert body["checks"]["ledger"]["error"] == "ConnectionRefusedError"
         assert body["checks"]["cache"]["status"] == "ok"
         assert body["checks"]["cache"]["latency_ms"] >= 0
         assert (await client.get("/startupz")).status_code == 503
@@ -77,7 +73,7 @@ async def test_hanging_check_times_out_within_its_limit(app: FastAPI) -> None:
 
 
 async def test_failing_non_critical_check_degrades_but_stays_ready(app: FastAPI) -> None:
-    register_checks(app, search=(_refused, False), database=(_answers, True))
+    register_checks(app, search=(_refused, False), ledger=(_answers, True))
     async with serve(app) as client:
         response = await client.get("/readyz")
         startup = await client.get("/startupz")

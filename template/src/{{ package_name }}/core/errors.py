@@ -22,6 +22,30 @@ PROBLEM_JSON = "application/problem+json"
 logger = get_logger("errors")
 
 
+class ProblemError(Exception):
+    """An error the client caused or can act on, raised by services (which never import FastAPI).
+
+    Subclasses set `status_code` and a default `detail`; both become the problem response.
+    """
+
+    status_code = 400
+    detail = "The request cannot be processed."
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail or self.detail)
+        self.detail = detail or self.detail
+
+
+class NotFoundError(ProblemError):
+    status_code = 404
+    detail = "The resource does not exist."
+
+
+class ConflictError(ProblemError):
+    status_code = 409
+    detail = "The request conflicts with the current state of the resource."
+
+
 def problem(
     scope: Scope,
     status: int,
@@ -50,6 +74,10 @@ async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
     return problem(request.scope, exc.status_code, detail=detail, headers=exc.headers)
 
 
+async def _problem_error(request: Request, exc: ProblemError) -> JSONResponse:
+    return problem(request.scope, exc.status_code, detail=exc.detail)
+
+
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = [
         {
@@ -70,6 +98,7 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
 def install_error_handlers(app: FastAPI) -> None:
     """Register the problem+json handlers (each mounted sub-application needs its own)."""
     app.exception_handler(HTTPException)(_http_error)
+    app.exception_handler(ProblemError)(_problem_error)
     app.exception_handler(RequestValidationError)(_validation_error)
 
 

@@ -21,6 +21,7 @@ READINESS_PATH = "/readyz"
 STARTUP_PATH = "/startupz"
 PROBE_PATHS = frozenset({LIVENESS_PATH, READINESS_PATH, STARTUP_PATH})
 
+# A check passes when it returns; a dict it returns is shown as the check's details.
 Check = Callable[[], Awaitable[object]]
 logger = get_logger("health")
 
@@ -32,6 +33,7 @@ class CheckResult(BaseModel):
     critical: bool
     latency_ms: float
     error: str | None = None
+    details: dict[str, int | float | str] | None = None
 
 
 class Readiness(BaseModel):
@@ -82,16 +84,22 @@ class HealthRegistry:
         started = time.perf_counter()
         status: Literal["ok", "fail", "timeout"] = "ok"
         error = None
+        details = None
         try:
             async with asyncio.timeout(registered.timeout):
-                await registered.check()
+                result = await registered.check()
+            details = result if isinstance(result, dict) else None
         except TimeoutError:
             status, error = "timeout", f"no answer within {registered.timeout:g}s"
         except Exception as exc:  # noqa: BLE001 - a failing dependency is a result, not a crash
             status, error = "fail", type(exc).__name__
         latency_ms = round((time.perf_counter() - started) * 1000, 2)
         return CheckResult(
-            status=status, critical=registered.critical, latency_ms=latency_ms, error=error
+            status=status,
+            critical=registered.critical,
+            latency_ms=latency_ms,
+            error=error,
+            details=details,
         )
 
 
