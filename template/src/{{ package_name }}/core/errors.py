@@ -75,7 +75,9 @@ async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
 
 
 async def _problem_error(request: Request, exc: ProblemError) -> JSONResponse:
-    return problem(request.scope, exc.status_code, detail=exc.detail)
+    busy = exc.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    headers = {"Retry-After": "1"} if busy else None
+    return problem(request.scope, exc.status_code, detail=exc.detail, headers=headers)
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
