@@ -101,9 +101,16 @@ class Rendered:
         return result
 
     def uv_env(self) -> dict[str, str]:
-        """Environment for `uv` in this project: its own Python, never the template's."""
+        """Environment for `uv` in this project: its own Python, never the template's, and
+        none of our pytest's settings (xdist sets PYTEST_* for its workers) in the project's."""
         python = PYTHONS[str(self.answers.get("python_version", "3.13"))]
-        return {"UV_PYTHON": python, "VIRTUAL_ENV": "", "UV_NO_PROGRESS": "1"}
+        return {
+            "UV_PYTHON": python,
+            "VIRTUAL_ENV": "",
+            "UV_NO_PROGRESS": "1",
+            "PYTEST_ADDOPTS": "",
+            "PYTEST_PLUGINS": "",
+        }
 
     def uv(self, *argv: str | Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:
         """Run `uv` (the template's own, not a pyenv shim) with this project's Python."""

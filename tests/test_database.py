@@ -26,7 +26,6 @@ from rendering import BIN, Rendered, render
 pytestmark = pytest.mark.slow
 
 READINESS_TIMEOUT_SECONDS = 1.0
-CLEAN_PYTEST_ENV = {"PYTEST_ADDOPTS": "", "PYTEST_PLUGINS": ""}
 
 
 @dataclass(frozen=True)
@@ -83,7 +82,6 @@ class Project:
 
     def env(self, **extra: str) -> dict[str, str]:
         return {
-            **CLEAN_PYTEST_ENV,
             f"{self.prefix}DATABASE_URL": self.database_url,
             f"{self.prefix}ENVIRONMENT": "test",
             f"{self.prefix}SECRET_KEY": secrets.token_hex(20),

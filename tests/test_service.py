@@ -42,8 +42,6 @@ SLOW_SECONDS = 2
 SLOW_PATH = "/v1/slow"
 SLOW_STARTED_EVENT = "slow_request_started"
 PROBLEM_JSON = "application/problem+json"
-# The environment of the service's own test run must not see ours (xdist workers set these).
-CLEAN_PYTEST_ENV = {"PYTEST_ADDOPTS": "", "PYTEST_PLUGINS": ""}
 
 
 @dataclass(frozen=True)
@@ -126,7 +124,7 @@ def project(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 def run_check(project: Project, *argv: str, about: str | None = None) -> None:
     """Run one of the service's own checks with `uv run --locked`; fail with its output."""
     started = time.monotonic()
-    result = project.rendered.uv("run", "--locked", *argv, check=False, env=CLEAN_PYTEST_ENV)
+    result = project.rendered.uv("run", "--locked", *argv, check=False)
     elapsed = time.monotonic() - started
     print(f"[{project.case.id}] {' '.join(argv)}: exit {result.returncode} in {elapsed:.1f} s")
     assert result.returncode == 0, project.rendered.explain(about, result.stdout + result.stderr)
@@ -177,7 +175,6 @@ def server_env(project: Project, port: int) -> dict[str, str]:
     prefix = project.env_prefix
     return {
         **project.rendered.uv_env(),
-        **CLEAN_PYTEST_ENV,
         f"{prefix}PORT": str(port),
         f"{prefix}HOST": "127.0.0.1",
         f"{prefix}ENVIRONMENT": "production",
