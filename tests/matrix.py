@@ -9,8 +9,12 @@ Conditional questions: a question whose `when` renders false for a row is absent
 when some answer set can render it (`feasible_items_and_pairs`). A multiselect question contributes
 one value per selected option.
 
-Current lower bound: api_versioning (3 values) x license (3 values) = 9 rows; MATRIX is an
-orthogonal array on those two, with python_version and server on the two remaining columns.
+Current lower bound: 16 rows. k8s_packaging is asked only for deploy_target=kubernetes, so its
+2 values x database's 4 need 8 Kubernetes rows, and cloud_run and compose need 4 rows each for
+database; the other questions' pairs fit in those rows (found by a small random search, then
+written out by hand; the first nine rows kept their earlier answers). The job queues add 12:
+celery, taskiq and arq each with database's 4 values (queue=none pairs with the rows above);
+broker, asked for celery and taskiq only, pairs with everything within those 8 rows.
 """
 
 from __future__ import annotations
@@ -45,34 +49,118 @@ RenderCase = Callable[[Case], Rendered]  # the `render_case` fixture (conftest.p
 # fmt: off
 MATRIX: list[Case] = [
     Case(id="defaults", answers={}),
-    Case(id="mit-py312", answers={
+    Case(id="mit-py312-helm-mysql", answers={
         "license": "MIT", "python_version": "3.12",
+        "database": "mysql", "deploy_target": "kubernetes", "k8s_packaging": "helm",
     }),
-    Case(id="apache-gunicorn", answers={
+    Case(id="apache-gunicorn-compose-gitlab", answers={
         "project_name": "Billing API", "license": "Apache-2.0", "server": "gunicorn",
+        "database": "none", "deploy_target": "compose", "ci_provider": "gitlab",
     }),
-    Case(id="header-gunicorn-py312", answers={
+    Case(id="header-gunicorn-py312-cloudrun-gitlab", answers={
         "api_versioning": "header", "python_version": "3.12", "server": "gunicorn",
+        "database": "none", "deploy_target": "cloud_run", "ci_provider": "gitlab",
     }),
-    Case(id="header-mit", answers={
+    Case(id="header-mit-helm-nodb", answers={
         "api_versioning": "header", "license": "MIT",
+        "database": "none", "deploy_target": "kubernetes", "k8s_packaging": "helm",
     }),
-    Case(id="header-apache", answers={
+    Case(id="header-apache-kustomize-gitlab", answers={
         "project_name": "Inventory 2", "api_versioning": "header", "license": "Apache-2.0",
-        "server": "gunicorn",
+        "server": "gunicorn", "database": "mysql", "ci_provider": "gitlab",
     }),
-    Case(id="mounted-py312", answers={
+    Case(id="mounted-py312-compose-gitlab", answers={
         "api_versioning": "mounted", "python_version": "3.12",
+        "deploy_target": "compose", "ci_provider": "gitlab",
     }),
-    Case(id="mounted-mit-gunicorn", answers={
+    Case(id="mounted-mit-gunicorn-cloudrun", answers={
         "project_name": "Payments Gateway", "api_versioning": "mounted", "license": "MIT",
-        "server": "gunicorn",
+        "server": "gunicorn", "database": "mysql", "deploy_target": "cloud_run",
     }),
     # The longest names the validators allow: rendered code must stay canonical (ruff format,
-    # line length) whatever the names' length.
+    # line length) whatever the names' length, and Kubernetes names stay within their limits.
     Case(id="mounted-apache-py312-long-names", answers={
         "project_name": "Customer Order Management Platform Svcs",
         "api_versioning": "mounted", "license": "Apache-2.0", "python_version": "3.12",
+        "database": "none",
+    }),
+    Case(id="compose-mysql-header-gunicorn-py312", answers={
+        "python_version": "3.12", "api_versioning": "header", "server": "gunicorn",
+        "database": "mysql", "deploy_target": "compose", "template_updates": False,
+    }),
+    Case(id="cloudrun-sqlite-gitlab-apache-py312", answers={
+        "python_version": "3.12", "database": "sqlite", "deploy_target": "cloud_run",
+        "ci_provider": "gitlab", "license": "Apache-2.0", "template_updates": False,
+    }),
+    Case(id="kustomize-sqlite-header-gunicorn-mit", answers={
+        "api_versioning": "header", "server": "gunicorn", "database": "sqlite", "license": "MIT",
+    }),
+    Case(id="compose-sqlite-header-gunicorn-mit-py312", answers={
+        "python_version": "3.12", "api_versioning": "header", "server": "gunicorn",
+        "database": "sqlite", "deploy_target": "compose", "license": "MIT",
+    }),
+    Case(id="helm-gitlab-gunicorn-apache-py312", answers={
+        "python_version": "3.12", "server": "gunicorn", "deploy_target": "kubernetes",
+        "k8s_packaging": "helm", "ci_provider": "gitlab", "license": "Apache-2.0",
+    }),
+    Case(id="cloudrun-gitlab-header-gunicorn-mit-py312", answers={
+        "python_version": "3.12", "api_versioning": "header", "server": "gunicorn",
+        "deploy_target": "cloud_run", "ci_provider": "gitlab", "license": "MIT",
+    }),
+    Case(id="helm-sqlite-gitlab-mounted-gunicorn", answers={
+        "api_versioning": "mounted", "server": "gunicorn", "database": "sqlite",
+        "deploy_target": "kubernetes", "k8s_packaging": "helm", "ci_provider": "gitlab",
+    }),
+    # Job queues (queue, broker): every queue with every database and deployment, each broker of
+    # Celery and taskiq with every other answer; the long names also run through a queue.
+    Case(id="celery-redis", answers={"queue": "celery"}),
+    Case(id="celery-rabbitmq-mysql-helm-header-gunicorn-gitlab-mit-py312", answers={
+        "queue": "celery", "broker": "rabbitmq", "database": "mysql", "k8s_packaging": "helm",
+        "python_version": "3.12", "api_versioning": "header", "server": "gunicorn",
+        "ci_provider": "gitlab", "license": "MIT",
+    }),
+    Case(id="celery-redis-sqlite-cloudrun-mounted-gitlab-apache-py312", answers={
+        "queue": "celery", "database": "sqlite", "deploy_target": "cloud_run",
+        "python_version": "3.12", "api_versioning": "mounted", "ci_provider": "gitlab",
+        "license": "Apache-2.0",
+    }),
+    Case(id="celery-rabbitmq-nodb-compose-apache", answers={
+        "queue": "celery", "broker": "rabbitmq", "database": "none", "deploy_target": "compose",
+        "license": "Apache-2.0",
+    }),
+    Case(id="taskiq-rabbitmq-noitems-mounted", answers={
+        "queue": "taskiq", "broker": "rabbitmq", "example_api": False,
+        "api_versioning": "mounted",
+    }),
+    Case(id="taskiq-redis-mysql-helm-header-gunicorn-gitlab-mit-py312", answers={
+        "queue": "taskiq", "database": "mysql", "k8s_packaging": "helm", "python_version": "3.12",
+        "api_versioning": "header", "server": "gunicorn", "ci_provider": "gitlab",
+        "license": "MIT",
+    }),
+    Case(id="taskiq-rabbitmq-sqlite-cloudrun-gunicorn-gitlab-apache-py312-long-names", answers={
+        "project_name": "Customer Order Management Platform Svcs",
+        "queue": "taskiq", "broker": "rabbitmq", "database": "sqlite",
+        "deploy_target": "cloud_run", "python_version": "3.12", "server": "gunicorn",
+        "ci_provider": "gitlab", "license": "Apache-2.0",
+    }),
+    Case(id="taskiq-redis-nodb-compose-apache", answers={
+        "queue": "taskiq", "database": "none", "deploy_target": "compose", "license": "Apache-2.0",
+    }),
+    Case(id="arq-sqlite-gunicorn-mit-py312-long-names", answers={
+        "project_name": "Customer Order Management Platform Svcs",
+        "queue": "arq", "database": "sqlite", "python_version": "3.12", "server": "gunicorn",
+        "license": "MIT",
+    }),
+    Case(id="arq-nodb-helm-header-gitlab-apache", answers={
+        "queue": "arq", "database": "none", "k8s_packaging": "helm", "api_versioning": "header",
+        "ci_provider": "gitlab", "license": "Apache-2.0",
+    }),
+    Case(id="arq-cloudrun-mounted", answers={
+        "queue": "arq", "deploy_target": "cloud_run", "api_versioning": "mounted",
+    }),
+    Case(id="arq-mysql-compose-header-gunicorn-gitlab-py312", answers={
+        "queue": "arq", "database": "mysql", "deploy_target": "compose", "python_version": "3.12",
+        "api_versioning": "header", "server": "gunicorn", "ci_provider": "gitlab",
     }),
 ]
 # fmt: on

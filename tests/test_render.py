@@ -80,7 +80,7 @@ def expected_workflows(project: Rendered) -> list[str]:
     answers = project.answers
     if answers.get("ci_provider") != "github":
         return []
-    expected = [".github/workflows/ci.yml"]
+    expected = [".github/workflows/ci.yml", ".github/workflows/deploy.yml"]
     if matrix._to_bool(answers.get("template_updates", False)):
         expected.append(".github/workflows/template-update.yml")
     return expected
@@ -316,23 +316,63 @@ def test_ruff_check(rendered: Rendered) -> None:
     rendered.run(BIN / "ruff", "check", "--no-cache", "--config", "pyproject.toml", ".")
 
 
+# The environments that type-check the renders: each is one render, synced, plus the
+# dependencies of the other renders listed with it (their union). ARQ pins redis-py below 6 and
+# taskiq-redis needs 8 or later, so ARQ renders get an environment of their own.
+TYPECHECK_ENVIRONMENTS: dict[str, list[dict[str, Any]]] = {
+    "main": [
+        {"server": "gunicorn", "queue": "celery"},
+        {"queue": "taskiq", "broker": "redis"},
+        {"queue": "taskiq", "broker": "rabbitmq"},
+    ],
+    "arq": [{"server": "gunicorn", "queue": "arq"}],
+}
+
+
+def typecheck_environment_of(project: Rendered) -> str:
+    return "arq" if project.answers.get("queue") == "arq" else "main"
+
+
+def _requirements(project: Rendered) -> list[str]:
+    """Every dependency of a render: the project's and its dev group's."""
+    pyproject = tomllib.loads(project.read("pyproject.toml"))
+    groups = pyproject.get("dependency-groups", {})
+    return [*pyproject["project"]["dependencies"], *groups.get("dev", [])]
+
+
 @pytest.fixture(scope="session")
-def typecheck_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One environment holding every dependency a render can have, to type-check each render.
+def typecheck_python(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Rendered], Path]:
+    """The Python of an environment holding every dependency `project` can have.
 
     Installing each render would cost a minute per case; the dependencies are the same, so one
-    environment (rendered with every optional dependency) serves. Its own package has a name no
-    matrix case uses, so each render's `src/` is what mypy reads.
+    environment (rendered with every optional dependency) serves, built on first use. Its own
+    package has a name no matrix case uses, so each render's `src/` is what mypy reads.
     """
-    answers = {"project_name": "Typecheck Environment", "server": "gunicorn"}
-    project = render(tmp_path_factory.mktemp("typecheck") / "svc", answers)
-    project.uv("sync", "--quiet", about="pyproject.toml")
-    return project.path / ".venv" / "bin" / "python"
+    built: dict[str, Path] = {}
+
+    def python_for(project: Rendered) -> Path:
+        name = typecheck_environment_of(project)
+        if name not in built:
+            tmp = tmp_path_factory.mktemp(f"typecheck-{name}")
+            first, *others = TYPECHECK_ENVIRONMENTS[name]
+            answers = {"project_name": "Typecheck Environment", **first}
+            environment = render(tmp / "svc", answers)
+            environment.uv("sync", "--quiet", about="pyproject.toml")
+            python = environment.path / ".venv" / "bin" / "python"
+            for n, more in enumerate(others):
+                other = render(tmp / f"other-{n}", {"project_name": "Typecheck Other", **more})
+                requirements = _requirements(other)
+                environment.uv("pip", "install", "--quiet", "--python", python, *requirements)
+            built[name] = python
+        return built[name]
+
+    return python_for
 
 
-def test_mypy_strict(rendered: Rendered, typecheck_python: Path) -> None:
+def test_mypy_strict(rendered: Rendered, typecheck_python: Callable[[Rendered], Path]) -> None:
     # The render's own [tool.mypy] configuration (strict, its files, its overrides).
-    rendered.run(typecheck_python, "-m", "mypy", "--no-incremental", about="pyproject.toml")
+    python = typecheck_python(rendered)
+    rendered.run(python, "-m", "mypy", "--no-incremental", about="pyproject.toml")
 
 
 def test_ruff_format(rendered: Rendered) -> None:
@@ -378,9 +418,16 @@ def test_gitlab_ci_schema(rendered: Rendered) -> None:
     name = ".gitlab-ci.yml"
     gitlab = rendered.answers.get("ci_provider") == "gitlab"
     assert (name in rendered.files) == gitlab, rendered.explain(None, f"{name} vs ci_provider")
+    included = [f for f in rendered.files if f.startswith(".gitlab/ci/") and f.endswith(".yml")]
     if not gitlab:
-        return  # its absence is what was to check
-    rendered.run(BIN / "check-jsonschema", "--builtin-schema", "vendor.gitlab-ci", name, about=name)
+        assert not included, rendered.explain(None, f"GitLab CI files without GitLab: {included}")
+        return  # their absence is what was to check
+    assert included, rendered.explain(name, "no .gitlab/ci/*.yml to include")
+    # .gitlab-ci.yml includes .gitlab/ci/*.yml: each file is a valid (partial) configuration.
+    for path in [name, *included]:
+        rendered.run(
+            BIN / "check-jsonschema", "--builtin-schema", "vendor.gitlab-ci", path, about=path
+        )
 
 
 def test_compose_schema(rendered: Rendered) -> None:
@@ -469,6 +516,34 @@ def test_server_variant(rendered: Rendered) -> None:
     assert ("gunicorn" in names) == gunicorn, rendered.explain("pyproject.toml")
     dockerfile = rendered.read("Dockerfile")
     assert ("gunicorn" in dockerfile) == gunicorn, rendered.explain("Dockerfile")
+
+
+QUEUE_LIBRARIES = {
+    ("celery", "redis"): {"celery"},
+    ("celery", "rabbitmq"): {"celery"},
+    ("taskiq", "redis"): {"taskiq", "taskiq-redis"},
+    ("taskiq", "rabbitmq"): {"taskiq", "taskiq-aio-pika"},
+    ("arq", "redis"): {"arq"},
+}
+
+
+def test_queue_variant(rendered: Rendered) -> None:
+    """The worker, its library, its broker and its compose service exist exactly with a queue."""
+    queue = rendered.answers["queue"]
+    broker = "redis" if queue == "arq" else rendered.answers.get("broker", "none")
+    worker = f"{package_dir(rendered)}/worker/app.py"
+    assert (worker in rendered.files) == (queue != "none"), rendered.explain(None, worker)
+    dependencies = tomllib.loads(rendered.read("pyproject.toml"))["project"]["dependencies"]
+    names = {re.split(r"[\[<>=!~; ]", dep, maxsplit=1)[0] for dep in dependencies}
+    every = set().union(*QUEUE_LIBRARIES.values())
+    expected = QUEUE_LIBRARIES.get((queue, broker), set())
+    assert names & every == expected, rendered.explain("pyproject.toml")
+    services = yaml.safe_load(rendered.read("compose.yaml"))["services"]
+    assert ("worker" in services) == (queue != "none"), rendered.explain("compose.yaml")
+    if queue != "none":
+        command = services["worker"]["command"]
+        assert command[-1].endswith(".worker"), rendered.explain("compose.yaml")
+        assert broker in services, rendered.explain("compose.yaml", f"no {broker} service")
 
 
 API_VERSIONS_DOCSTRING = {

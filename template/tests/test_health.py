@@ -63,11 +63,11 @@ async def test_failing_critical_check_makes_readyz_503_but_not_livez(app: FastAP
 
 
 async def test_hanging_check_times_out_within_its_limit(app: FastAPI) -> None:
-    register_checks(app, broker=(_hangs, True))
+    register_checks(app, partner=(_hangs, True))
     async with serve(app) as client:
         response = await client.get("/readyz")
     assert response.status_code == 503
-    check = response.json()["checks"]["broker"]
+    check = response.json()["checks"]["partner"]
     assert check["status"] == "timeout"
     assert 150 <= check["latency_ms"] < 1000
 

@@ -1,0 +1,111 @@
+"""Each job queue and broker renders a service whose jobs really run through a worker.
+
+For every supported queue x broker (Celery and taskiq on Redis and on RabbitMQ, ARQ on Redis),
+the rendered service installs and its own suite passes against the real broker on this machine
+(Redis 6379, RabbitMQ 5672) and PostgreSQL (5432), worker tests included: a job enqueued through
+the API runs in a real worker process; a worker SIGKILLed in the middle of a job leaves it to
+the next worker; a SIGTERM lets the running job finish; the worker's probe follows its
+heartbeat. One case has no database (the `reports` example, its effect a file).
+
+The suite time, the end-to-end job latency (enqueued through the API until its effect is
+visible) and the time a killed worker's job took to complete are printed (`-s` or `-rA`).
+"""
+
+from __future__ import annotations
+
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from rendering import render
+
+pytestmark = pytest.mark.slow
+
+BROKER_URLS = {
+    "redis": "redis://127.0.0.1:6379/0",
+    "rabbitmq": "amqp://guest:guest@127.0.0.1:5672//",
+}
+POSTGRESQL = "postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+
+
+@dataclass(frozen=True)
+class QueueCase:
+    queue: str
+    broker: str
+    python_version: str
+    database: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.queue}-{self.broker}"
+
+    @property
+    def answers(self) -> dict[str, str]:
+        answers = {
+            "project_name": f"Jobs {self.queue} {self.broker}",
+            "queue": self.queue,
+            "python_version": self.python_version,
+            "database": self.database,
+        }
+        if self.queue != "arq":
+            answers["broker"] = self.broker
+        return answers
+
+
+CASES = [
+    QueueCase("celery", "redis", "3.13", "postgresql"),
+    QueueCase("celery", "rabbitmq", "3.12", "postgresql"),
+    QueueCase("taskiq", "redis", "3.12", "postgresql"),
+    QueueCase("taskiq", "rabbitmq", "3.13", "none"),
+    QueueCase("arq", "redis", "3.13", "postgresql"),
+]
+
+
+def properties(junit: Path) -> dict[str, dict[str, str]]:
+    """Test name -> the properties it recorded (`record_property`)."""
+    found = {}
+    for case in ET.parse(junit).getroot().iter("testcase"):  # noqa: S314 - our own run wrote it
+        recorded = {item.get("name", ""): item.get("value", "") for item in case.iter("property")}
+        if recorded:
+            found[case.get("name", "")] = recorded
+    return found
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
+def test_own_suite_runs_jobs_through_a_real_worker(
+    case: QueueCase, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    tmp = tmp_path_factory.mktemp(case.id)
+    started = time.monotonic()
+    rendered = render(tmp / "svc", case.answers)
+    rendered.uv("lock", about="pyproject.toml")
+    rendered.uv("sync", "--locked", about="pyproject.toml")
+    installed = time.monotonic() - started
+
+    prefix = str(rendered.answers["package_name"]).upper() + "_"
+    env = {f"{prefix}BROKER_URL": BROKER_URLS[case.broker]}
+    if case.database == "postgresql":
+        env[f"{prefix}DATABASE_URL"] = POSTGRESQL.format(name=rendered.answers["package_name"])
+    junit = tmp / "junit.xml"
+    started = time.monotonic()
+    rendered.uv(
+        "run", "--locked", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2",
+        f"--junitxml={junit}", "-o", "junit_family=legacy",
+        env=env, about="tests/test_worker.py",
+    )  # fmt: skip
+    suite = time.monotonic() - started
+
+    recorded = properties(junit)
+    workers = [name for name in recorded if "job_latency_seconds" in recorded[name]]
+    assert workers, rendered.explain(None, f"no job latency recorded: {recorded}")
+    latency = float(recorded[workers[0]]["job_latency_seconds"])
+    redelivered = [
+        float(p["redelivery_seconds"]) for p in recorded.values() if "redelivery_seconds" in p
+    ]
+    assert redelivered, rendered.explain(None, f"no kill test recorded its time: {recorded}")
+    print(
+        f"[{case.id}] install {installed:.1f} s, own suite {suite:.1f} s (-n 2), job latency "
+        f"{latency * 1000:.0f} ms, killed worker's job done {redelivered[0]:.1f} s after the kill"
+    )
