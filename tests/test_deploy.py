@@ -617,13 +617,22 @@ def test_compose_production(case: Case, render_case: RenderCase) -> None:
 # --- CI/CD -----------------------------------------------------------------------------------
 
 DB_SERVICE_IMAGES = {"postgresql": "postgres:17", "mysql": "mariadb:11"}
+BROKER_SERVICE_IMAGES = {"redis": "redis:7", "rabbitmq": "rabbitmq:4"}
+
+
+def broker_of(ctx: dict[str, Any]) -> str | None:
+    """The broker the rendered service's tests need, if it has a queue."""
+    if not ctx.get("has_queue"):
+        return None
+    return "redis" if ctx.get("needs_redis") else "rabbitmq"
 
 
 @pytest.mark.parametrize("case", ALL_CASES)
-def test_ci_tests_run_against_the_database(case: Case, render_case: RenderCase) -> None:
+def test_ci_tests_run_against_the_database_and_broker(case: Case, render_case: RenderCase) -> None:
     project = render_case(case)
     ctx = context_of(case)
     image = DB_SERVICE_IMAGES.get(ctx["database"])
+    broker = broker_of(ctx)
     url_name = f"{ctx['env_prefix']}DATABASE_URL"
     if ctx["ci_provider"] == "github":
         job = yaml.safe_load(project.read(".github/workflows/ci.yml"))["jobs"]["test"]
@@ -635,8 +644,12 @@ def test_ci_tests_run_against_the_database(case: Case, render_case: RenderCase) 
         images = [service["name"] for service in job.get("services", [])]
         env = job.get("variables", {})
         about = ".gitlab/ci/test.yml"
+        if broker:
+            # GitLab services answer on their alias, not localhost: the URL says where.
+            assert env[f"{ctx['env_prefix']}BROKER_URL"].split("://")[1], project.explain(about)
     explain = project.explain(about)
-    assert images == ([image] if image else []), explain
+    expected = [name for name in (image, broker and BROKER_SERVICE_IMAGES[broker]) if name]
+    assert images == expected, explain
     if image:
         scheme = {"postgresql": "postgresql+asyncpg://", "mysql": "mysql+asyncmy://"}
         assert env[url_name].startswith(scheme[ctx["database"]]), explain
