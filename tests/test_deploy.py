@@ -6,7 +6,7 @@ Each matrix case is checked for the files its answers promise; then, per target:
   each overlay; kubernetes-validate --strict checks the output; the contracts are asserted on it.
 - Kubernetes (Helm): `helm lint --strict` and `helm template` with values.yaml and each
   values-<environment>.yaml; kubernetes-validate --strict and the same contracts.
-- Cloud Run: check-jsonschema with the Knative Service schema (../shared/schemas), before and after
+- Cloud Run: check-jsonschema with the Knative Service schema (tests/schemas), before and after
   deploy.sh's placeholder substitution, plus the Cloud Run rules the schema cannot see.
 - Compose: compose.prod.yaml's rules (test_render.py validates it against the compose-spec).
 - CI/CD: database service containers in the test jobs, the deploy pipeline's order and
@@ -31,7 +31,7 @@ import yaml
 from matrix import MATRIX, Case, RenderCase
 from rendering import BIN, ROOT, Rendered
 
-KNATIVE_SCHEMA = ROOT.parent / "shared" / "schemas" / "knative-service_v1.json"
+KNATIVE_SCHEMA = ROOT / "tests" / "schemas" / "knative-service_v1.json"
 IMAGE_UID = 10001
 PROBES = {"startupProbe": "/startupz", "livenessProbe": "/livez", "readinessProbe": "/readyz"}
 SECRET_NAME = re.compile(r"SECRET|PASSWORD|TOKEN|DATABASE_URL|CREDENTIAL|PRIVATE", re.IGNORECASE)
@@ -786,7 +786,7 @@ def test_gitlab_pipeline(case: Case, render_case: RenderCase) -> None:
 
 
 def test_knative_schema_is_available() -> None:
-    """The shared Knative schema the Cloud Run tests validate against (../shared/schemas)."""
+    """The Knative schema the Cloud Run tests validate against (a copy in tests/schemas)."""
     assert KNATIVE_SCHEMA.is_file(), f"missing {KNATIVE_SCHEMA}"
     assert Path(k8s_tools.helm()).is_file()
     assert Path(k8s_tools.kubectl()).is_file()
