@@ -88,6 +88,14 @@ def secret_refs(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
+def secret_settings(ctx: dict[str, Any]) -> set[str]:
+    """The settings the API reads from secrets: the signing key, the database and broker URLs."""
+    names = ["SECRET_KEY"]
+    names += ["DATABASE_URL"] if ctx["has_database"] else []
+    names += ["BROKER_URL"] if ctx["has_queue"] else []
+    return {f"{ctx['env_prefix']}{name}" for name in names}
+
+
 def validate_k8s(project: Rendered, manifests: str, name: str) -> None:
     """kubernetes-validate --strict on rendered manifests (written next to the render)."""
     target = project.path.parent / f"{project.path.name}-{name}.yaml"
@@ -182,7 +190,7 @@ def check_api_workload(docs: list[dict[str, Any]], ctx: dict[str, Any]) -> None:
     assert container["envFrom"] == [{"configMapRef": {"name": config["metadata"]["name"]}}]
     assert not [key for key in settings if SECRET_NAME.search(key)], settings
     refs = secret_refs(container)
-    wanted = {f"{prefix}SECRET_KEY"} | ({f"{prefix}DATABASE_URL"} if ctx["has_database"] else set())
+    wanted = secret_settings(ctx)
     assert set(refs) == wanted, refs
     assert all(ref["key"] == name for name, ref in refs.items())
     assert not [e for e in container.get("env", []) if "value" in e], container["env"]
@@ -219,6 +227,7 @@ def check_api_workload(docs: list[dict[str, Any]], ctx: dict[str, Any]) -> None:
     check_service_account(docs, pod)
     check_scaling(docs, ctx, deployment, settings)
     check_migration_job(docs, ctx, deployment, wanted)
+    check_worker_workload(docs, ctx, deployment, wanted)
 
 
 def check_scaling(
@@ -242,7 +251,7 @@ def check_scaling(
     (metric,) = hpa["spec"]["metrics"]
     assert metric["resource"]["name"] == "cpu"
     assert hpa["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] > 0
-    pdb = one(docs, "PodDisruptionBudget")
+    pdb = one(docs, "PodDisruptionBudget", "api")
     assert pdb["apiVersion"] == "policy/v1"
     assert pdb["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
     assert pdb["spec"]["selector"]["matchLabels"].items() <= labels.items()
@@ -272,10 +281,57 @@ def check_migration_job(
     assert job_pod["restartPolicy"] == "Never"
     assert job["spec"]["backoffLimit"] == 0
     assert job["spec"]["activeDeadlineSeconds"] > 0
-    assert set(secret_refs(migrate)) == wanted
+    refs = set(secret_refs(migrate))
+    assert f"{ctx['env_prefix']}DATABASE_URL" in refs, refs
+    assert refs <= wanted, refs
     check_restricted(job_pod)
     job_labels = job["spec"]["template"]["metadata"]["labels"]
     assert not selector.items() <= job_labels.items(), "the Deployment would adopt the Job's pod"
+
+
+def check_worker_workload(
+    docs: list[dict[str, Any]], ctx: dict[str, Any], api: dict[str, Any], wanted: set[str]
+) -> None:
+    """With a queue, a worker Deployment: the API's image and config, the worker's command, its
+    heartbeat probe, a grace period that covers its shutdown timeout, its own PDB."""
+    workers = [doc for doc in by_kind(docs, "Deployment") if doc is not api]
+    if not ctx["has_queue"]:
+        assert not workers, "a worker Deployment without a queue"
+        return
+    worker = one(docs, "Deployment", "worker")
+    pod = worker["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    (api_container,) = api["spec"]["template"]["spec"]["containers"]
+    module = f"{ctx['package_name']}.worker"
+    assert container["image"] == api_container["image"]
+    assert container["command"] == ["python", "-m", module]
+    assert container["envFrom"] == api_container["envFrom"]
+    assert set(secret_refs(container)) == wanted
+    probe = ["python", "-m", f"{module}.probe"]
+    for name in ("startupProbe", "livenessProbe"):
+        assert container[name]["exec"]["command"] == probe, name
+        assert container[name]["timeoutSeconds"] <= container[name]["periodSeconds"], name
+    assert "readinessProbe" not in container, "the worker serves no traffic"
+    assert "lifecycle" not in container, "no preStop sleep: no endpoints to leave"
+    settings = one(docs, "ConfigMap", "config")["data"] | env_values(container)
+    shutdown = float(settings[f"{ctx['env_prefix']}WORKER_SHUTDOWN_TIMEOUT_SECONDS"])
+    assert pod["terminationGracePeriodSeconds"] >= shutdown + 5
+    assert int(worker["spec"]["replicas"]) >= 1
+    assert worker["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    check_restricted(pod)
+    assert pod["serviceAccountName"] == api["spec"]["template"]["spec"]["serviceAccountName"]
+
+    labels = worker["spec"]["template"]["metadata"]["labels"]
+    selector = worker["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= labels.items()
+    api_selector = api["spec"]["selector"]["matchLabels"]
+    assert not api_selector.items() <= labels.items(), "the API would adopt the worker's pods"
+    assert not one(docs, "Service")["spec"]["selector"].items() <= labels.items()
+    pdb = one(docs, "PodDisruptionBudget", "worker")
+    assert pdb["spec"]["selector"]["matchLabels"] == selector
+    assert pdb["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
+    hpas = by_kind(docs, "HorizontalPodAutoscaler")
+    assert all(hpa["spec"]["scaleTargetRef"]["name"] != worker["metadata"]["name"] for hpa in hpas)
 
 
 def check_connection_budget(settings: dict[str, str], prefix: str, max_replicas: int) -> None:
@@ -345,7 +401,7 @@ def test_kustomize_overlays(case: Case, render_case: RenderCase) -> None:
         namespaces |= {doc["metadata"]["namespace"] for doc in docs}
         components = {doc["metadata"]["labels"].get("app.kubernetes.io/component") for doc in docs}
         # deploy.sh applies by these labels, in this order.
-        assert components <= {"config", "migration", "api"}, components
+        assert components <= {"config", "migration", "api", "worker"}, components
         assert one(docs, "ServiceAccount")["metadata"]["labels"]["app.kubernetes.io/component"]
     assert len(namespaces) == 2, f"overlays share a namespace: {namespaces}"
 
@@ -364,10 +420,16 @@ def test_kustomize_deploy_script_migrates_before_rollout(
         "notin (config,migration)",
         "rollout status",
     ]
-    if not context_of(case)["has_database"]:
+    ctx = context_of(case)
+    if not ctx["has_database"]:
         steps = [s for s in steps if "job" not in s.lower() and s != "component=migration"]
         assert "alembic" not in script
         assert "wait_for_job" not in script
+    worker_rollout = f"rollout status deployment/{ctx['project_slug']}-worker "
+    if ctx["has_queue"]:
+        steps.append(worker_rollout)
+    else:
+        assert worker_rollout not in script
     positions = [script.rfind(step) for step in steps]
     assert -1 not in positions, project.explain("deploy/deploy.sh", f"missing: {steps}")
     assert positions == sorted(positions), project.explain("deploy/deploy.sh", "order")
@@ -419,7 +481,7 @@ def test_helm_chart(case: Case, render_case: RenderCase) -> None:
         settings = one(docs, "ConfigMap")["data"]
         assert settings[f"{ctx['env_prefix']}ENVIRONMENT"] == environment
         assert bool(by_kind(docs, "Ingress")) == (environment == "production")
-        pod = one(docs, "Deployment")["spec"]["template"]
+        pod = one(docs, "Deployment", "api")["spec"]["template"]
         assert "checksum/config" in pod["metadata"]["annotations"], "config changes roll pods"
         if ctx["has_database"]:
             job = one(docs, "Job", "migration")
@@ -450,7 +512,7 @@ def test_helm_values_switches(case: Case, render_case: RenderCase) -> None:
     )
     docs = load_all(result.stdout)
     assert not by_kind(docs, "HorizontalPodAutoscaler")
-    assert one(docs, "Deployment")["spec"]["replicas"] == 3
+    assert one(docs, "Deployment", "api")["spec"]["replicas"] == 3
     if ctx["has_database"]:
         assert one(docs, "ConfigMap")["data"][f"{ctx['env_prefix']}MAX_REPLICAS"] == "3"
 
@@ -537,8 +599,7 @@ def test_cloud_run_service(case: Case, render_case: RenderCase) -> None:
 
     # Secrets from Secret Manager, never values.
     refs = secret_refs(container)
-    wanted = {f"{prefix}SECRET_KEY"} | ({f"{prefix}DATABASE_URL"} if ctx["has_database"] else set())
-    assert set(refs) == wanted, explain
+    assert set(refs) == secret_settings(ctx), explain
     assert not [key for key in env if SECRET_NAME.search(key)], explain
 
 
@@ -570,6 +631,40 @@ def test_cloud_run_migrates_before_deploying(case: Case, render_case: RenderCase
     assert "--wait" in script[execute:replace], project.explain("deploy/deploy.sh", "--wait")
 
 
+@pytest.mark.parametrize("case", cases(deploy_target="cloud_run"))
+def test_cloud_run_worker_pool(case: Case, render_case: RenderCase) -> None:
+    """With a queue, deploy.sh deploys a worker pool after the service, with the service's
+    image and secrets and a shutdown timeout inside Cloud Run's 10 s."""
+    project = render_case(case)
+    ctx = context_of(case)
+    prefix = ctx["env_prefix"]
+    script = project.read("deploy/deploy.sh")
+    explain = project.explain("deploy/deploy.sh")
+    env_file = "deploy/cloudrun/worker.env.yaml"
+    if not ctx["has_queue"]:
+        assert "worker-pools" not in script, explain
+        assert env_file not in project.files
+        return
+    deploy = script.index("gcloud run worker-pools deploy")
+    assert script.index("gcloud run services replace") < deploy, explain
+    command = script[deploy:].split("--quiet")[0]
+    assert '--image "$image"' in command, explain
+    assert f"--command python \\\n  --args=-m,{ctx['package_name']}.worker" in command, explain
+    assert '--env-vars-file "${rendered}/worker.env.yaml"' in command, explain
+    listed = re.search(r'--set-secrets "([^"]+)"', command)
+    assert listed, explain
+    secrets = dict(item.split("=", 1) for item in listed[1].split(","))
+    service = yaml.safe_load(substituted(project.read("deploy/cloudrun/service.yaml")))
+    service_refs = secret_refs(service["spec"]["template"]["spec"]["containers"][0])
+    assert secrets == {name: f"{ref['name']}:{ref['key']}" for name, ref in service_refs.items()}
+    env = yaml.safe_load(substituted(project.read(env_file)))
+    assert env[f"{prefix}ENVIRONMENT"] == "staging", project.explain(env_file)
+    shutdown = float(env[f"{prefix}WORKER_SHUTDOWN_TIMEOUT_SECONDS"])
+    assert shutdown < CLOUD_RUN_SHUTDOWN_SECONDS - 1, project.explain(env_file)
+    assert not [key for key in env if SECRET_NAME.search(key)], project.explain(env_file)
+    assert "render worker.env.yaml" in script[:deploy], explain
+
+
 # --- Compose on a single host ----------------------------------------------------------------
 
 
@@ -580,7 +675,9 @@ def test_compose_production(case: Case, render_case: RenderCase) -> None:
     prefix = ctx["env_prefix"]
     explain = project.explain("compose.prod.yaml")
     services = yaml.safe_load(project.read("compose.prod.yaml"))["services"]
-    assert set(services) == ({"app", "migrate"} if ctx["has_database"] else {"app"}), explain
+    wanted = {"app"} | ({"migrate"} if ctx["has_database"] else set())
+    wanted |= {"worker"} if ctx["has_queue"] else set()
+    assert set(services) == wanted, explain
     for name, service in services.items():
         assert "build" not in service, f"{name}: production runs the CI image"
         assert service["image"].startswith("${IMAGE:?"), explain
@@ -608,10 +705,33 @@ def test_compose_production(case: Case, render_case: RenderCase) -> None:
         condition = app["depends_on"]["migrate"]["condition"]
         assert condition == "service_completed_successfully", explain
         assert app["environment"][f"{prefix}MAX_REPLICAS"] == "1", explain
+    if ctx["has_queue"]:
+        check_compose_worker(services, ctx, explain)
+    if ctx["database"] == "sqlite":
+        # A new named volume takes the owner of the image's directory: the app's user.
+        chown = f"RUN mkdir /data && chown {IMAGE_UID}:{IMAGE_UID} /data"
+        assert chown in project.read("Dockerfile").splitlines(), project.explain("Dockerfile")
+        assert all("data:/data" in s.get("volumes", ["data:/data"]) for s in services.values())
     # The env files the deploy writes are never committed.
     ignored = project.read(".gitignore").splitlines()
     assert ".env.*" in ignored, project.explain(".gitignore")
     assert "!.env.example" in ignored, project.explain(".gitignore")
+
+
+def check_compose_worker(services: dict[str, Any], ctx: dict[str, Any], explain: str) -> None:
+    worker, app = services["worker"], services["app"]
+    module = f"{ctx['package_name']}.worker"
+    assert worker["command"] == ["python", "-m", module], explain
+    assert worker["image"] == app["image"], explain
+    assert worker["env_file"] == app["env_file"], explain
+    assert worker["healthcheck"]["test"] == ["CMD", "python", "-m", f"{module}.probe"], explain
+    assert worker["restart"] == "unless-stopped", explain
+    assert "ports" not in worker, explain
+    shutdown = float(worker["environment"][f"{ctx['env_prefix']}WORKER_SHUTDOWN_TIMEOUT_SECONDS"])
+    assert int(worker["stop_grace_period"].rstrip("s")) > shutdown, explain
+    if ctx["has_database"]:
+        condition = worker["depends_on"]["migrate"]["condition"]
+        assert condition == "service_completed_successfully", explain
 
 
 # --- CI/CD -----------------------------------------------------------------------------------

@@ -19,6 +19,13 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: api
 {{- end -}}
 
+{{/* The queue worker's pod selector (a chart with a worker). */}}
+{{- define "app.workerSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "app.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: worker
+{{- end -}}
+
 {{/* The most API pods that can run at once: the connection budget's MAX_REPLICAS. */}}
 {{- define "app.maxReplicas" -}}
 {{- if .Values.autoscaling.enabled -}}
