@@ -151,7 +151,8 @@ MATRIX: list[Case] = [
         "queue": "arq", "database": "sqlite", "python_version": "3.12", "server": "gunicorn",
         "license": "MIT",
     }),
-    Case(id="arq-nodb-helm-header-gitlab-apache", answers={
+    Case(id="arq-nodb-helm-header-gitlab-apache-long-names", answers={
+        "project_name": "Customer Order Management Platform Svcs",
         "queue": "arq", "database": "none", "k8s_packaging": "helm", "api_versioning": "header",
         "ci_provider": "gitlab", "license": "Apache-2.0",
     }),
