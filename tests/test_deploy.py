@@ -471,6 +471,8 @@ def test_helm_chart(case: Case, render_case: RenderCase) -> None:
         )
         manifests = helm_template(project, [values])
         validate_k8s(project, manifests, f"helm-{environment}")
+        scars = [n for n, line in enumerate(manifests.splitlines(), 1) if line and not line.strip()]
+        assert not scars, project.explain(None, f"whitespace-only lines {scars}:\n{manifests}")
         docs = load_all(manifests)
         try:
             check_api_workload(docs, ctx)
