@@ -8,7 +8,7 @@ Each matrix case is checked for the files its answers promise; then, per target:
   values-<environment>.yaml; kubernetes-validate --strict and the same contracts.
 - Cloud Run: check-jsonschema with the Knative Service schema (tests/schemas), before and after
   deploy.sh's placeholder substitution, plus the Cloud Run rules the schema cannot see.
-- Compose: compose.prod.yaml's rules (test_render.py validates it against the compose-spec).
+- Compose: deploy/compose/compose.prod.yaml's rules (test_render.py validates it against the compose-spec).
 - CI/CD: database service containers in the test jobs, the deploy pipeline's order and
   permissions, the template-update job's conflict checks.
 
@@ -37,6 +37,7 @@ PROBES = {"startupProbe": "/startupz", "livenessProbe": "/livez", "readinessProb
 SECRET_NAME = re.compile(r"SECRET|PASSWORD|TOKEN|DATABASE_URL|CREDENTIAL|PRIVATE", re.IGNORECASE)
 DEFAULT_CONNECTION_HEADROOM = 10  # core/settings.py: db_connection_headroom
 CLOUD_RUN_SHUTDOWN_SECONDS = 10  # Cloud Run's SIGTERM-to-SIGKILL budget
+COMPOSE_PROD = "deploy/compose/compose.prod.yaml"
 PINNED_ACTION = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 
 
@@ -121,7 +122,8 @@ def test_deploy_files_follow_the_answers(case: Case, render_case: RenderCase) ->
         "deploy/cloudrun/service.yaml": target == "cloud_run",
         "deploy/cloudrun/migrate-job.yaml": target == "cloud_run" and ctx["has_database"],
         "deploy/cloudrun/cloudbuild.yaml": target == "cloud_run" and ctx["ci_provider"] == "gitlab",
-        "compose.prod.yaml": target == "compose",
+        "deploy/compose/compose.prod.yaml": target == "compose",
+        "compose.prod.yaml": False,  # moved to deploy/compose/ in 0.2.0 (hooks/migrate.py)
         ".github/workflows/deploy.yml": ctx["ci_provider"] == "github",
         ".github/workflows/template-update.yml": ctx["ci_provider"] == "github"
         and ctx["template_updates"],
@@ -578,8 +580,8 @@ def test_compose_production(case: Case, render_case: RenderCase) -> None:
     project = render_case(case)
     ctx = context_of(case)
     prefix = ctx["env_prefix"]
-    explain = project.explain("compose.prod.yaml")
-    services = yaml.safe_load(project.read("compose.prod.yaml"))["services"]
+    explain = project.explain(COMPOSE_PROD)
+    services = yaml.safe_load(project.read(COMPOSE_PROD))["services"]
     assert set(services) == ({"app", "migrate"} if ctx["has_database"] else {"app"}), explain
     for name, service in services.items():
         assert "build" not in service, f"{name}: production runs the CI image"
@@ -593,7 +595,11 @@ def test_compose_production(case: Case, render_case: RenderCase) -> None:
         assert service["read_only"] is True, explain
         assert service["cap_drop"] == ["ALL"], explain
         for entry in service["env_file"]:
-            assert entry["path"].startswith("${ENV_FILE:-.env."), explain
+            # The default resolves from deploy/compose/ to the repository root, where CI writes it.
+            assert entry["path"].startswith("${ENV_FILE:-../../.env."), explain
+            default = entry["path"].removeprefix("${ENV_FILE:-").removesuffix("}")
+            resolved = (project.path / COMPOSE_PROD).parent.joinpath(default).resolve()
+            assert resolved.parent == project.path.resolve(), explain
         environment = service.get("environment", {})
         assert not [key for key in environment if SECRET_NAME.search(key)], explain
     app = services["app"]
