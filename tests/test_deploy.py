@@ -8,9 +8,10 @@ Each matrix case is checked for the files its answers promise; then, per target:
   values-<environment>.yaml; kubernetes-validate --strict and the same contracts.
 - Cloud Run: check-jsonschema with the Knative Service schema (tests/schemas), before and after
   deploy.sh's placeholder substitution, plus the Cloud Run rules the schema cannot see.
-- Compose: deploy/compose/compose.prod.yaml's rules (test_render.py validates it against the compose-spec).
+- Compose: deploy/compose/compose.prod.yaml's rules (test_render.py validates it against the
+  compose-spec).
 - CI/CD: database service containers in the test jobs, the deploy pipeline's order and
-  permissions, the template-update job's conflict checks.
+  permissions, the template-update job's wrapper and --trust input.
 
 Contracts: probes on /startupz, /livez, /readyz; restricted security context with the image's
 UID/GID 10001; a grace period covering preStop + graceful shutdown; migrations before rollout;
