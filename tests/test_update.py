@@ -47,7 +47,11 @@ from update_harness import (
     update,
 )
 
-PACKAGE = "update_svc"  # unique to these tests: the service's test databases derive from it
+# Unique to these tests: the service's test databases derive from the package name. Given as the
+# project name (package_name follows it), since the build backend finds the package by the
+# distribution name.
+PROJECT_NAME = "Update Svc"
+PACKAGE = "update_svc"
 SETTINGS = f"src/{PACKAGE}/core/settings.py"
 MAX_REQUESTS = re.compile(r"(max_requests: int = Field\(\s*)([0-9_]+)")
 COMPOSE_OLD, COMPOSE_NEW = "compose.prod.yaml", "deploy/compose/compose.prod.yaml"
@@ -79,7 +83,7 @@ COMPOSE_SET = "mysql-celery-compose"
 
 
 def answers(name: str) -> dict[str, Any]:
-    return {"package_name": PACKAGE, **ANSWER_SETS[name]}
+    return {"project_name": PROJECT_NAME, **ANSWER_SETS[name]}
 
 
 @dataclass(frozen=True)
