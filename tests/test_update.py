@@ -561,3 +561,50 @@ def test_update_refuses_a_dirty_work_tree(target: Target, tmp_path: Path) -> Non
     assert readme.read_text() == uncommitted
     assert answers_of(project)["_commit"] == OLD_RELEASE
     assert git(project, "status", "--porcelain") == " M README.md\n"
+
+
+# --- why the move needs hooks/migrate.py: what Copier does alone -------------------------------
+
+NAIVE_MIGRATIONS = {
+    # No migration: Copier deletes the old path (not in the new render) and renders the new one.
+    "none": "",
+    # A bare `git mv` before the update: Copier merges against an empty base.
+    "git-mv": (
+        "_migrations:\n"
+        '  - version: "0.2.0"\n'
+        "    when: \"{{ _stage == 'before' }}\"\n"
+        f'    command: "mkdir -p deploy/compose && git mv {COMPOSE_OLD} {COMPOSE_NEW}"\n'
+    ),
+}
+
+
+@pytest.mark.parametrize("migration", NAIVE_MIGRATIONS)
+def test_copier_alone_loses_or_conflicts_a_moved_files_edits(
+    migration: str, history: TemplateHistory, tmp_path: Path
+) -> None:
+    """The behaviour the migration guards against (if Copier ever fixes it, this test says so)."""
+    naive = history.clone(tmp_path / "template")
+    config = naive.path / "copier.yml"
+    text = config.read_text()
+    start = text.index("_migrations:\n")
+    end = text.index("\n_message_before_copy:", start) + 1
+    config.write_text(text[:start] + NAIVE_MIGRATIONS[migration] + text[end:])
+    naive.release("0.3.0", f"The move with migration: {migration}")
+    project = naive.generate(tmp_path / "service", answers(COMPOSE_SET), OLD_RELEASE)
+    compose = project / COMPOSE_OLD
+    compose.write_text(compose.read_text() + "    labels:\n      team: orders\n")
+    commit_all(project, "Label the app")
+
+    update(project, "0.3.0")
+
+    problems = conflicts(project)
+    moved = (project / COMPOSE_NEW).read_text()
+    if migration == "none":
+        assert problems == [], problems  # exit 0, nothing reported ...
+        assert "team: orders" not in moved, moved  # ... and the edit is gone
+        assert not (project / COMPOSE_OLD).exists()
+    else:
+        # The edit survives only inside a conflict that also holds the release's own changes.
+        assert f"unmerged (UU): {COMPOSE_NEW}" in problems, problems
+        markers = [problem for problem in problems if "<<<<<<<" in problem]
+        assert len(markers) >= 2, problems
