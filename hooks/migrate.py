@@ -6,7 +6,11 @@ Copier runs this in the service's directory, with the interpreter Copier itself 
 before it renders the new release (`before`) and once after it merged it (`after`). Both stages
 are idempotent: run again on a migrated service, they find nothing to do and say so.
 
-What a release needs lives in the two tables below; a new release adds rows, not code.
+What a release needs lives in the tables below; a new release adds rows, not code.
+
+RENAMES: questions renamed by a release. Copier alone forgets the answer of a renamed question
+and silently gives the new name its default; the `before` stage renames the key in the answers
+file, so the answer (and its value) carries over.
 
 PINS: the answers a new question must get in services generated before it existed. A new
 question's default may turn a feature on; an old service must keep what it had, so when its
@@ -35,6 +39,9 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+# Release -> {old question name: new question name}.
+RENAMES: dict[str, dict[str, str]] = {}
 
 # Release -> {question: the answer that keeps the behaviour of services older than the question}.
 PINS: dict[str, dict[str, str]] = {
@@ -73,6 +80,17 @@ def state_dir(release: str) -> Path:
 def has_top_level_key(path: Path, key: str) -> bool:
     pattern = re.compile(rf"^{re.escape(key)}\s*:", re.MULTILINE)
     return bool(pattern.search(path.read_text(encoding="utf-8")))
+
+
+def rename_answers(release: str, answers: Path) -> None:
+    for old, new in RENAMES.get(release, {}).items():
+        text = answers.read_text(encoding="utf-8")
+        key = re.compile(rf"^{re.escape(old)}(\s*:)", re.MULTILINE)
+        if not key.search(text) or has_top_level_key(answers, new):
+            say(f"{old}: no answer to rename to {new}, nothing to do")
+            continue
+        answers.write_text(key.sub(rf"{new}\g<1>", text, count=1), encoding="utf-8")
+        say(f"{old}: renamed to {new}, your answer kept")
 
 
 def pin_answers(release: str, template: Path, answers: Path) -> None:
@@ -187,6 +205,7 @@ def main(argv: list[str]) -> None:
     stage, release, template, answers = argv[0], argv[1], Path(argv[2]), Path(argv[3])
     if stage == "before":
         before_moves(release, template, answers)
+        rename_answers(release, answers)
         pin_answers(release, template, answers)
     else:
         after_moves(release)

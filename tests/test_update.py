@@ -608,3 +608,60 @@ def test_copier_alone_loses_or_conflicts_a_moved_files_edits(
         assert f"unmerged (UU): {COMPOSE_NEW}" in problems, problems
         markers = [problem for problem in problems if "<<<<<<<" in problem]
         assert len(markers) >= 2, problems
+
+
+# --- a renamed question keeps its answer (RENAMES in hooks/migrate.py) --------------------------
+
+RENAME_MIGRATION = """_migrations:
+  - version: "0.3.0"
+    when: "{{ _stage == 'before' }}"
+    command:
+      - "{{ _copier_python }}"
+      - "{{ _copier_conf.src_path }}/hooks/migrate.py"
+      - before
+      - "0.3.0"
+      - "{{ _copier_conf.src_path }}"
+      - "{{ _copier_conf.answers_file }}"
+"""
+
+
+@pytest.mark.parametrize("with_row", [True, False], ids=["renames-row", "copier-alone"])
+def test_renamed_question_keeps_its_answer(
+    with_row: bool, history: TemplateHistory, tmp_path: Path
+) -> None:
+    """A synthesized 0.3.0 renames author_name to owner_name, with or without a RENAMES row."""
+    renamed = history.clone(tmp_path / "template")
+    for path in [renamed.path / "copier.yml", *(renamed.path / "template").rglob("*")]:
+        if path.is_file() and "author_name" in path.read_text():
+            path.write_text(path.read_text().replace("author_name", "owner_name"))
+    if with_row:
+        hook = renamed.path / "hooks" / "migrate.py"
+        hook.write_text(
+            hook.read_text().replace(
+                "RENAMES: dict[str, dict[str, str]] = {}",
+                'RENAMES: dict[str, dict[str, str]] = {"0.3.0": {"author_name": "owner_name"}}',
+            )
+        )
+        config = renamed.path / "copier.yml"
+        config.write_text(config.read_text().replace("_migrations:\n", RENAME_MIGRATION, 1))
+    renamed.release("0.3.0", "author_name is now owner_name")
+    team = {**answers("defaults"), "author_name": "Orders Team"}
+    project = renamed.generate(tmp_path / "service", team, NEW_RELEASE)
+
+    update(project, "0.3.0", trust=with_row)
+
+    assert conflicts(project) == []
+    recorded = answers_of(project)
+    assert "author_name" not in recorded, recorded
+    licence = (project / "LICENSE").read_text()
+    if with_row:
+        assert recorded["owner_name"] == "Orders Team", recorded
+        assert "Orders Team" in licence, licence
+        kept = renamed.render(
+            tmp_path / "fresh", {**answers("defaults"), "owner_name": "Orders Team"}, "0.3.0"
+        )
+        assert tree_difference(project, kept) == []
+    else:
+        # Copier alone: the answer is silently replaced by the new question's default.
+        assert recorded["owner_name"] == "Platform Team", recorded
+        assert "Orders Team" not in licence, licence
