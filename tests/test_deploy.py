@@ -8,9 +8,10 @@ Each matrix case is checked for the files its answers promise; then, per target:
   values-<environment>.yaml; kubernetes-validate --strict and the same contracts.
 - Cloud Run: check-jsonschema with the Knative Service schema (tests/schemas), before and after
   deploy.sh's placeholder substitution, plus the Cloud Run rules the schema cannot see.
-- Compose: compose.prod.yaml's rules (test_render.py validates it against the compose-spec).
+- Compose: deploy/compose/compose.prod.yaml's rules (test_render.py validates it against the
+  compose-spec).
 - CI/CD: database service containers in the test jobs, the deploy pipeline's order and
-  permissions, the template-update job's conflict checks.
+  permissions, the template-update job's wrapper and --trust input.
 
 Contracts: probes on /startupz, /livez, /readyz; restricted security context with the image's
 UID/GID 10001; a grace period covering preStop + graceful shutdown; migrations before rollout;
@@ -37,6 +38,7 @@ PROBES = {"startupProbe": "/startupz", "livenessProbe": "/livez", "readinessProb
 SECRET_NAME = re.compile(r"SECRET|PASSWORD|TOKEN|DATABASE_URL|CREDENTIAL|PRIVATE", re.IGNORECASE)
 DEFAULT_CONNECTION_HEADROOM = 10  # core/settings.py: db_connection_headroom
 CLOUD_RUN_SHUTDOWN_SECONDS = 10  # Cloud Run's SIGTERM-to-SIGKILL budget
+COMPOSE_PROD = "deploy/compose/compose.prod.yaml"
 PINNED_ACTION = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 
 
@@ -129,7 +131,8 @@ def test_deploy_files_follow_the_answers(case: Case, render_case: RenderCase) ->
         "deploy/cloudrun/service.yaml": target == "cloud_run",
         "deploy/cloudrun/migrate-job.yaml": target == "cloud_run" and ctx["has_database"],
         "deploy/cloudrun/cloudbuild.yaml": target == "cloud_run" and ctx["ci_provider"] == "gitlab",
-        "compose.prod.yaml": target == "compose",
+        "deploy/compose/compose.prod.yaml": target == "compose",
+        "compose.prod.yaml": False,  # moved to deploy/compose/ in 0.2.0 (hooks/migrate.py)
         ".github/workflows/deploy.yml": ctx["ci_provider"] == "github",
         ".github/workflows/template-update.yml": ctx["ci_provider"] == "github"
         and ctx["template_updates"],
@@ -675,8 +678,8 @@ def test_compose_production(case: Case, render_case: RenderCase) -> None:
     project = render_case(case)
     ctx = context_of(case)
     prefix = ctx["env_prefix"]
-    explain = project.explain("compose.prod.yaml")
-    services = yaml.safe_load(project.read("compose.prod.yaml"))["services"]
+    explain = project.explain(COMPOSE_PROD)
+    services = yaml.safe_load(project.read(COMPOSE_PROD))["services"]
     wanted = {"app"} | ({"migrate"} if ctx["has_database"] else set())
     wanted |= {"worker"} if ctx["has_queue"] else set()
     assert set(services) == wanted, explain
@@ -692,7 +695,11 @@ def test_compose_production(case: Case, render_case: RenderCase) -> None:
         assert service["read_only"] is True, explain
         assert service["cap_drop"] == ["ALL"], explain
         for entry in service["env_file"]:
-            assert entry["path"].startswith("${ENV_FILE:-.env."), explain
+            # The default resolves from deploy/compose/ to the repository root, where CI writes it.
+            assert entry["path"].startswith("${ENV_FILE:-../../.env."), explain
+            default = entry["path"].removeprefix("${ENV_FILE:-").removesuffix("}")
+            resolved = (project.path / COMPOSE_PROD).parent.joinpath(default).resolve()
+            assert resolved.parent == project.path.resolve(), explain
         environment = service.get("environment", {})
         assert not [key for key in environment if SECRET_NAME.search(key)], explain
     app = services["app"]
@@ -862,16 +869,16 @@ def test_github_template_update_workflow(case: Case, render_case: RenderCase) ->
     (job,) = jobs.values()
     assert job["permissions"] == {"contents": "write", "pull-requests": "write"}, explain
     script = steps_text(job)
-    assert "uvx --from 'copier" in script
-    assert "copier update --defaults --conflict rej" in script
-    for check in ("git ls-files --unmerged", "git grep -nE '^(<<<<<<<|>>>>>>>)( |$)'", "*.rej"):
-        assert check in script, project.explain(name, f"conflict check missing: {check}")
+    # The wrapper runs copier update and fails on conflicts (tests/test_update.py proves it);
+    # --trust only when a human ticks it for an update that crosses a migration.
+    assert 'scripts/update-from-template.sh --conflict rej "$@"' in script, explain
+    assert 'if [ "$TRUST" = "true" ]; then set -- --trust; fi' in script, explain
+    workflow = yaml.safe_load(project.read(name))
+    trust = workflow.get("on", workflow.get(True))["workflow_dispatch"]["inputs"]["trust"]
+    assert trust["type"] == "boolean", explain
+    assert trust["default"] is False, explain
     assert "gh pr create" in script, explain
-    assert (
-        script.index("copier update")
-        < script.index('exit "$conflicts"')
-        < script.index("gh pr create")
-    ), explain
+    assert script.index("update-from-template.sh") < script.index("gh pr create"), explain
 
 
 @pytest.mark.parametrize("case", cases(ci_provider="gitlab"))
@@ -899,9 +906,9 @@ def test_gitlab_pipeline(case: Case, render_case: RenderCase) -> None:
         job = yaml.safe_load(project.read(".gitlab/ci/template-update.yml"))["template-update"]
         script = "\n".join(job["script"])
         explain = project.explain(".gitlab/ci/template-update.yml")
-        assert "copier update --defaults --conflict rej" in script, explain
-        for check in ("git ls-files --unmerged", "*.rej", "merge_request.create"):
-            assert check in script, explain
+        assert 'scripts/update-from-template.sh --conflict rej "$@"' in script, explain
+        assert '"${TEMPLATE_UPDATE_TRUST:-}" = "true"' in script, explain
+        assert "merge_request.create" in script, explain
         assert job["rules"] == [
             {"if": '$CI_PIPELINE_SOURCE == "schedule" && $TEMPLATE_UPDATE == "true"'}
         ], explain

@@ -264,6 +264,8 @@ def test_default_render_has_the_standard_files(default_render: Rendered) -> None
         ".copier-answers.yml",
         ".github/workflows/ci.yml",
         ".github/dependabot.yml",
+        "scripts/update-from-template.sh",  # copier update + the conflict check
+        "scripts/check-conflicts.sh",
         f"{package}/__init__.py",
         f"{package}/main.py",
         *(
@@ -274,6 +276,9 @@ def test_default_render_has_the_standard_files(default_render: Rendered) -> None
     missing = [name for name in expected if name not in default_render.files]
     tests = [name for name in default_render.files if re.fullmatch(r"tests/test_\w+\.py", name)]
     assert not missing, default_render.explain(None, f"missing: {missing}")
+    for script in ("scripts/update-from-template.sh", "scripts/check-conflicts.sh"):
+        mode = (default_render.path / script).stat().st_mode
+        assert mode & 0o111, default_render.explain(script, "not executable")
     assert tests, default_render.explain(None, "no tests/test_*.py rendered")
 
 

@@ -1,0 +1,219 @@
+"""Real template history for `copier update` tests: release 0.1.0 and the working tree as 0.2.0.
+
+`TemplateHistory.build()` makes a git repository in a temporary directory with two tagged commits:
+
+- `0.1.0`: the template files (`TEMPLATE_PARTS`) of the release commit, extracted from this
+  repository's history with `git archive` (the history must hold the tag: a shallow clone fails
+  with a message saying how to fetch it, never a skip);
+- `0.2.0`: the same parts from the working tree (what the next release ships).
+
+Tests clone it when they need a further, synthesized release on top. Services are rendered,
+committed, edited and updated with the same Copier API the CLI uses.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import copier
+import yaml
+from rendering import ROOT
+
+TEMPLATE_PARTS = ("template", "copier.yml", "includes", "hooks")
+OLD_RELEASE = "0.1.0"
+NEW_RELEASE = "0.2.0"
+IGNORED_DIRS = frozenset({".git", ".venv", "__pycache__", ".mypy_cache", ".ruff_cache"})
+CONFLICT_MARKER = re.compile(r"^(<<<<<<<|=======|>>>>>>>)( |$)")
+UNMERGED_STATUSES = frozenset({"DD", "AU", "UD", "UA", "DU", "AA", "UU"})
+
+
+def git(cwd: Path, *args: str, check: bool = True) -> str:
+    """Run git in `cwd`; fail with its output."""
+    result = subprocess.run(
+        ["git", *args], cwd=cwd, capture_output=True, text=True, check=False, timeout=120
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"`git {' '.join(args)}` in {cwd} exited {result.returncode}\n"
+            f"{result.stdout}{result.stderr}"
+        )
+    return result.stdout
+
+
+def commit_all(cwd: Path, message: str) -> None:
+    git(cwd, "add", "--all")
+    git(cwd, "commit", "--quiet", "--allow-empty", "--no-verify", "--message", message)
+
+
+def hermetic_git_env(home: Path) -> dict[str, str]:
+    """The same git for every run: a known identity, no user or system configuration."""
+    config = home / "gitconfig"
+    config.write_text("[init]\n\tdefaultBranch = main\n")
+    env = {"GIT_CONFIG_GLOBAL": str(config), "GIT_CONFIG_NOSYSTEM": "1"}
+    for role in ("AUTHOR", "COMMITTER"):
+        env[f"GIT_{role}_NAME"] = "Template Tests"
+        env[f"GIT_{role}_EMAIL"] = "template-tests@example.com"
+    return env
+
+
+def release_files(ref: str) -> bytes:
+    """The template parts of `ref` in this repository's history, as a tar archive."""
+    present = [
+        part
+        for part in TEMPLATE_PARTS
+        if subprocess.run(
+            ["git", "cat-file", "-e", f"{ref}:{part}"], cwd=ROOT, capture_output=True, check=False
+        ).returncode
+        == 0
+    ]
+    result = subprocess.run(
+        ["git", "archive", "--format=tar", ref, *present],
+        cwd=ROOT,
+        capture_output=True,
+        check=False,
+    )
+    if result.returncode != 0 or not present:
+        raise AssertionError(
+            f"Release {ref} is not in this clone's history ({ROOT}), and the update tests render "
+            f"services from it. Fetch it: `git fetch --tags origin` (a shallow CI checkout needs "
+            f"`fetch-depth: 0` or `git fetch --unshallow --tags`).\n"
+            f"{result.stderr.decode(errors='replace')}"
+        )
+    return result.stdout
+
+
+def copy_working_tree(destination: Path) -> None:
+    for part in TEMPLATE_PARTS:
+        target, source = destination / part, ROOT / part
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+        elif source.is_file():
+            shutil.copy2(source, target)
+
+
+@dataclass
+class TemplateHistory:
+    """A template repository with releases as tags."""
+
+    path: Path
+
+    @classmethod
+    def build(cls, path: Path) -> TemplateHistory:
+        path.mkdir(parents=True)
+        git(path, "init", "--quiet")
+        with tarfile.open(fileobj=io.BytesIO(release_files(OLD_RELEASE))) as archive:
+            archive.extractall(path, filter="tar")
+        history = cls(path)
+        history.release(OLD_RELEASE, "The template as released")
+        copy_working_tree(path)
+        history.release(NEW_RELEASE, "The template of the working tree")
+        return history
+
+    def clone(self, path: Path) -> TemplateHistory:
+        git(path.parent, "clone", "--quiet", str(self.path), str(path))
+        return TemplateHistory(path)
+
+    def release(self, tag: str, message: str) -> None:
+        commit_all(self.path, message)
+        git(self.path, "tag", tag)
+
+    def render(self, dst: Path, answers: Mapping[str, Any], vcs_ref: str, **kwargs: Any) -> Path:
+        copier.run_copy(
+            str(self.path),
+            str(dst),
+            data={"project_name": "Orders Service", **answers},
+            defaults=True,
+            vcs_ref=vcs_ref,
+            quiet=True,
+            unsafe=False,
+            **kwargs,
+        )
+        return dst
+
+    def generate(self, dst: Path, answers: Mapping[str, Any], vcs_ref: str) -> Path:
+        """A service rendered at `vcs_ref` and committed, as a team starts."""
+        self.render(dst, answers, vcs_ref)
+        git(dst, "init", "--quiet")
+        commit_all(dst, f"Generate from copier-fastapi-service {vcs_ref}")
+        return dst
+
+
+def update(project: Path, vcs_ref: str, *, trust: bool = True, **kwargs: Any) -> None:
+    """`copier update --defaults --vcs-ref REF [--trust]`, as the docs and the CI job run it."""
+    copier.run_update(
+        str(project),
+        defaults=True,
+        overwrite=True,
+        unsafe=trust,
+        vcs_ref=vcs_ref,
+        quiet=True,
+        **kwargs,
+    )
+
+
+def answers_of(project: Path) -> dict[str, Any]:
+    data = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    """Every file under `root` (but git's and tools' directories) with its content."""
+    files = {}
+    for directory, dirs, names in os.walk(root):
+        dirs[:] = sorted(name for name in dirs if name not in IGNORED_DIRS)
+        for name in names:
+            path = Path(directory) / name
+            files[path.relative_to(root).as_posix()] = path.read_bytes()
+    return files
+
+
+def tree_difference(actual: Path, expected: Path, ignore: Iterable[str] = ()) -> list[str]:
+    """What differs between two trees: missing, unexpected and changed files (with a diff)."""
+    skip = set(ignore)
+    got, want = tree(actual), tree(expected)
+    problems = [f"missing: {name}" for name in sorted(want.keys() - got.keys() - skip)]
+    problems += [f"unexpected: {name}" for name in sorted(got.keys() - want.keys() - skip)]
+    for name in sorted((got.keys() & want.keys()) - skip):
+        if got[name] != want[name]:
+            diff = subprocess.run(
+                ["git", "diff", "--no-index", "--", str(expected / name), str(actual / name)],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout
+            problems.append(f"changed: {name}\n{diff}")
+    return problems
+
+
+def conflicts(project: Path) -> list[str]:
+    """Every sign of an unfinished merge: unmerged paths, `.rej` files and conflict markers."""
+    problems = []
+    status = git(project, "status", "--porcelain", "--untracked-files=all")
+    for line in status.splitlines():
+        if line[:2] in UNMERGED_STATUSES:
+            problems.append(f"unmerged ({line[:2]}): {line[3:]}")
+    for name, content in sorted(tree(project).items()):
+        if name.endswith(".rej"):
+            problems.append(f"rejected hunks: {name}")
+        try:
+            text = content.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        for number, line in enumerate(text.splitlines(), 1):
+            if CONFLICT_MARKER.match(line):
+                problems.append(f"conflict marker: {name}:{number}: {line}")
+    return problems
