@@ -50,6 +50,8 @@ class Case:
     server: str
     api_versioning: str
     web_concurrency: int
+    # An import package named apart from the project (the build backend must still find it).
+    package_name: str | None = None
 
     @property
     def id(self) -> str:
@@ -59,12 +61,13 @@ class Case:
     def answers(self) -> dict[str, str]:
         # The serving contract does not depend on the database; test_database.py boots services
         # with each database.
-        return {
+        answers = {
             "python_version": self.python_version,
             "server": self.server,
             "api_versioning": self.api_versioning,
             "database": "none",
         }
+        return answers | ({"package_name": self.package_name} if self.package_name else {})
 
 
 # Every python_version x server pair, each versioning strategy, uvicorn with 1 and 2 workers.
@@ -72,7 +75,7 @@ CASES = [
     Case("3.12", "uvicorn", "url_path", web_concurrency=1),
     Case("3.12", "gunicorn", "header", web_concurrency=2),
     Case("3.13", "uvicorn", "mounted", web_concurrency=2),
-    Case("3.13", "gunicorn", "url_path", web_concurrency=2),
+    Case("3.13", "gunicorn", "url_path", web_concurrency=2, package_name="billing_core"),
 ]
 
 
