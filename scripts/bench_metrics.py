@@ -74,6 +74,7 @@ def measure(project: Rendered, seconds: float, connections: int) -> float:
         f"{prefix}ENVIRONMENT": "production",
         f"{prefix}SECRET_KEY": secrets.token_urlsafe(32),
         f"{prefix}LOG_LEVEL": "WARNING",
+        f"{prefix}MAX_REQUESTS": "0",  # one worker and no supervisor: a recycle would end it
         "WEB_CONCURRENCY": "1",
     }
     command = [str(BIN / "uv"), "run", "--locked", "python", "-m", project.answers["package_name"]]
