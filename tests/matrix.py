@@ -163,6 +163,18 @@ MATRIX: list[Case] = [
         "queue": "arq", "database": "mysql", "deploy_target": "compose", "python_version": "3.12",
         "api_versioning": "header", "server": "gunicorn", "ci_provider": "gitlab",
     }),
+    # Observability (metrics and sentry are yes/no questions, outside the pair ratchet): metrics
+    # off with each packaging of Kubernetes and with a queue, Sentry on with both servers.
+    Case(id="nometrics-sentry-helm-gunicorn-postgresql", answers={
+        "metrics": False, "sentry": True, "k8s_packaging": "helm", "server": "gunicorn",
+    }),
+    Case(id="nometrics-kustomize-nodb-mounted", answers={
+        "metrics": False, "database": "none", "api_versioning": "mounted",
+    }),
+    Case(id="sentry-celery-cloudrun-header-py312", answers={
+        "sentry": True, "queue": "celery", "deploy_target": "cloud_run",
+        "api_versioning": "header", "python_version": "3.12",
+    }),
 ]
 # fmt: on
 

@@ -17,6 +17,7 @@ class LoopMonitor:
     def __init__(self, interval: float) -> None:
         self.interval = interval
         self._blocked = 0.0
+        self._max_lag = 0.0
         self._next_wakeup = 0.0
         self._task: asyncio.Task[None] | None = None
 
@@ -37,9 +38,16 @@ class LoopMonitor:
             return self._blocked
         return self._blocked + max(0.0, time.perf_counter() - self._next_wakeup)
 
+    def take_max_lag(self) -> float:
+        """The longest heartbeat delay (event-loop lag) since the previous call, in seconds."""
+        lag, self._max_lag = self._max_lag, 0.0
+        return lag
+
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self.interval)
             now = time.perf_counter()
-            self._blocked += max(0.0, now - self._next_wakeup)
+            lag = max(0.0, now - self._next_wakeup)
+            self._blocked += lag
+            self._max_lag = max(self._max_lag, lag)
             self._next_wakeup = now + self.interval
