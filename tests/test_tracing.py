@@ -58,8 +58,12 @@ def test_telemetry_module_and_dependencies_only_with_tracing(traced: Rendered) -
     assert "tests/otlp_receiver.py" in traced.files
     code = traced.read(telemetry)
     # OTLP over HTTP/protobuf, set explicitly; a batch processor; the provider shut down.
-    assert "opentelemetry.exporter.otlp.proto.http.trace_exporter" in code, traced.explain(telemetry)
-    assert "BatchSpanProcessor(" in code and "provider.shutdown" in code, traced.explain(telemetry)
+    for needle in (
+        "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+        "BatchSpanProcessor(",
+        "provider.shutdown",
+    ):
+        assert needle in code, traced.explain(telemetry, needle)
     for dependency in (
         "opentelemetry-sdk",
         "opentelemetry-exporter-otlp-proto-http",
