@@ -15,6 +15,8 @@ database; the other questions' pairs fit in those rows (found by a small random 
 written out by hand; the first nine rows kept their earlier answers). The job queues add 12:
 celery, taskiq and arq each with database's 4 values (queue=none pairs with the rows above);
 broker, asked for celery and taskiq only, pairs with everything within those 8 rows.
+Tracing's 5 values pair with each queue's 4 values, so each queue needs a fifth row (3 rows);
+the other tracing pairs fit in the existing rows (a random search assigned them).
 """
 
 from __future__ import annotations
@@ -50,41 +52,50 @@ RenderCase = Callable[[Case], Rendered]  # the `render_case` fixture (conftest.p
 MATRIX: list[Case] = [
     Case(id="defaults", answers={}),
     Case(id="mit-py312-helm-mysql", answers={
+        "tracing": "none",
         "license": "MIT", "python_version": "3.12",
         "database": "mysql", "deploy_target": "kubernetes", "k8s_packaging": "helm",
     }),
     Case(id="apache-gunicorn-compose-gitlab", answers={
+        "tracing": "tempo",
         "project_name": "Billing API", "license": "Apache-2.0", "server": "gunicorn",
         "database": "none", "deploy_target": "compose", "ci_provider": "gitlab",
     }),
     Case(id="header-gunicorn-py312-cloudrun-gitlab", answers={
+        "tracing": "datadog",
         "api_versioning": "header", "python_version": "3.12", "server": "gunicorn",
         "database": "none", "deploy_target": "cloud_run", "ci_provider": "gitlab",
     }),
     Case(id="header-mit-helm-nodb", answers={
+        "tracing": "tempo",
         "api_versioning": "header", "license": "MIT",
         "database": "none", "deploy_target": "kubernetes", "k8s_packaging": "helm",
     }),
     Case(id="header-apache-kustomize-gitlab", answers={
+        "tracing": "cloud_trace",
         "project_name": "Inventory 2", "api_versioning": "header", "license": "Apache-2.0",
         "server": "gunicorn", "database": "mysql", "ci_provider": "gitlab",
     }),
     Case(id="mounted-py312-compose-gitlab", answers={
+        "tracing": "cloud_trace",
         "api_versioning": "mounted", "python_version": "3.12",
         "deploy_target": "compose", "ci_provider": "gitlab",
     }),
     Case(id="mounted-mit-gunicorn-cloudrun", answers={
+        "tracing": "tempo",
         "project_name": "Payments Gateway", "api_versioning": "mounted", "license": "MIT",
         "server": "gunicorn", "database": "mysql", "deploy_target": "cloud_run",
     }),
     # The longest names the validators allow: rendered code must stay canonical (ruff format,
     # line length) whatever the names' length, and Kubernetes names stay within their limits.
     Case(id="mounted-apache-py312-long-names", answers={
+        "tracing": "none",
         "project_name": "Customer Order Management Platform Svcs",
         "api_versioning": "mounted", "license": "Apache-2.0", "python_version": "3.12",
         "database": "none",
     }),
     Case(id="compose-mysql-header-gunicorn-py312", answers={
+        "tracing": "tempo",
         "python_version": "3.12", "api_versioning": "header", "server": "gunicorn",
         "database": "mysql", "deploy_target": "compose", "template_updates": False,
     }),
@@ -93,13 +104,16 @@ MATRIX: list[Case] = [
         "ci_provider": "gitlab", "license": "Apache-2.0", "template_updates": False,
     }),
     Case(id="kustomize-sqlite-header-gunicorn-mit", answers={
+        "tracing": "cloud_trace",
         "api_versioning": "header", "server": "gunicorn", "database": "sqlite", "license": "MIT",
     }),
     Case(id="compose-sqlite-header-gunicorn-mit-py312", answers={
+        "tracing": "jaeger",
         "python_version": "3.12", "api_versioning": "header", "server": "gunicorn",
         "database": "sqlite", "deploy_target": "compose", "license": "MIT",
     }),
     Case(id="helm-gitlab-gunicorn-apache-py312", answers={
+        "tracing": "datadog",
         "python_version": "3.12", "server": "gunicorn", "deploy_target": "kubernetes",
         "k8s_packaging": "helm", "ci_provider": "gitlab", "license": "Apache-2.0",
     }),
@@ -108,27 +122,32 @@ MATRIX: list[Case] = [
         "deploy_target": "cloud_run", "ci_provider": "gitlab", "license": "MIT",
     }),
     Case(id="helm-sqlite-gitlab-mounted-gunicorn", answers={
+        "tracing": "datadog",
         "api_versioning": "mounted", "server": "gunicorn", "database": "sqlite",
         "deploy_target": "kubernetes", "k8s_packaging": "helm", "ci_provider": "gitlab",
     }),
     # Job queues (queue, broker): every queue with every database and deployment, each broker of
     # Celery and taskiq with every other answer; the long names also run through a queue.
-    Case(id="celery-redis", answers={"queue": "celery"}),
+    Case(id="celery-redis", answers={"tracing": "tempo", "queue": "celery"}),
     Case(id="celery-rabbitmq-mysql-helm-header-gunicorn-gitlab-mit-py312", answers={
+        "tracing": "datadog",
         "queue": "celery", "broker": "rabbitmq", "database": "mysql", "k8s_packaging": "helm",
         "python_version": "3.12", "api_versioning": "header", "server": "gunicorn",
         "ci_provider": "gitlab", "license": "MIT",
     }),
     Case(id="celery-redis-sqlite-cloudrun-mounted-gitlab-apache-py312", answers={
+        "tracing": "none",
         "queue": "celery", "database": "sqlite", "deploy_target": "cloud_run",
         "python_version": "3.12", "api_versioning": "mounted", "ci_provider": "gitlab",
         "license": "Apache-2.0",
     }),
     Case(id="celery-rabbitmq-nodb-compose-apache", answers={
+        "tracing": "jaeger",
         "queue": "celery", "broker": "rabbitmq", "database": "none", "deploy_target": "compose",
         "license": "Apache-2.0",
     }),
     Case(id="taskiq-rabbitmq-noitems-mounted", answers={
+        "tracing": "none",
         "queue": "taskiq", "broker": "rabbitmq", "example_api": False,
         "api_versioning": "mounted",
     }),
@@ -138,31 +157,47 @@ MATRIX: list[Case] = [
         "license": "MIT",
     }),
     Case(id="taskiq-rabbitmq-sqlite-cloudrun-gunicorn-gitlab-apache-py312-long-names", answers={
+        "tracing": "tempo",
         "project_name": "Customer Order Management Platform Svcs",
         "queue": "taskiq", "broker": "rabbitmq", "database": "sqlite",
         "deploy_target": "cloud_run", "python_version": "3.12", "server": "gunicorn",
         "ci_provider": "gitlab", "license": "Apache-2.0",
     }),
     Case(id="taskiq-redis-nodb-compose-apache", answers={
+        "tracing": "datadog",
         "queue": "taskiq", "database": "none", "deploy_target": "compose", "license": "Apache-2.0",
     }),
     Case(id="arq-sqlite-gunicorn-mit-py312-long-names", answers={
+        "tracing": "datadog",
         "project_name": "Customer Order Management Platform Svcs",
         "queue": "arq", "database": "sqlite", "python_version": "3.12", "server": "gunicorn",
         "license": "MIT",
     }),
-    Case(id="arq-nodb-helm-header-gitlab-apache-long-names", answers={
-        "project_name": "Customer Order Management Platform Svcs",
+    Case(id="arq-nodb-helm-header-gitlab-apache-cloudtrace-long-names", answers={
+        "project_name": "Customer Order Management Platform Svcs", "tracing": "cloud_trace",
         "queue": "arq", "database": "none", "k8s_packaging": "helm", "api_versioning": "header",
         "ci_provider": "gitlab", "license": "Apache-2.0",
     }),
     Case(id="arq-cloudrun-mounted", answers={
+        "tracing": "jaeger",
         "queue": "arq", "deploy_target": "cloud_run", "api_versioning": "mounted",
     }),
     Case(id="arq-mysql-compose-header-gunicorn-gitlab-py312", answers={
+        "tracing": "none",
         "queue": "arq", "database": "mysql", "deploy_target": "compose", "python_version": "3.12",
         "api_versioning": "header", "server": "gunicorn", "ci_provider": "gitlab",
     }),
+    # Tracing: every backend with every queue (each queue has five rows with the ones above),
+    # and cloud_trace off Cloud Run (GKE, another host); the first is one of the two
+    # representative tracing combinations whose own suites tests/test_tracing.py runs.
+    Case(id="tracing-cloudtrace-celery-rabbitmq-nodb", answers={
+        "tracing": "cloud_trace", "queue": "celery", "broker": "rabbitmq", "database": "none",
+    }),
+    Case(id="tracing-cloudtrace-taskiq-redis-sqlite-compose", answers={
+        "tracing": "cloud_trace", "queue": "taskiq", "database": "sqlite",
+        "deploy_target": "compose",
+    }),
+    Case(id="tracing-tempo-arq", answers={"tracing": "tempo", "queue": "arq"}),
     # Observability (metrics and sentry are yes/no questions, outside the pair ratchet): metrics
     # off with each packaging of Kubernetes and with a queue, Sentry on with both servers.
     Case(id="nometrics-sentry-helm-gunicorn-postgresql", answers={
