@@ -62,8 +62,8 @@ class Service:
             f"{prefix}SECRET_KEY": secrets.token_hex(20),
             f"{prefix}DATABASE_URL": self.database_url,
             f"{prefix}LOG_LEVEL": "WARNING",  # the same (quiet) logging in both variants
-            f"{prefix}OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint,
-            f"{prefix}OTEL_TRACES_SAMPLE_RATIO": "1.0",
+            f"{prefix}OTLP_TRACES_ENDPOINT": f"{otlp_endpoint}/v1/traces",
+            f"{prefix}TRACE_SAMPLE_RATIO": "1.0",
             "WEB_CONCURRENCY": "1",
         }
 
