@@ -321,11 +321,11 @@ def test_ruff_check(rendered: Rendered) -> None:
 # taskiq-redis needs 8 or later, so ARQ renders get an environment of their own.
 TYPECHECK_ENVIRONMENTS: dict[str, list[dict[str, Any]]] = {
     "main": [
-        {"server": "gunicorn", "queue": "celery"},
+        {"server": "gunicorn", "queue": "celery", "tracing": "cloud_trace"},
         {"queue": "taskiq", "broker": "redis"},
         {"queue": "taskiq", "broker": "rabbitmq"},
     ],
-    "arq": [{"server": "gunicorn", "queue": "arq"}],
+    "arq": [{"server": "gunicorn", "queue": "arq", "tracing": "cloud_trace"}],
 }
 
 
