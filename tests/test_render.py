@@ -326,11 +326,11 @@ def test_ruff_check(rendered: Rendered) -> None:
 # taskiq-redis needs 8 or later, so ARQ renders get an environment of their own.
 TYPECHECK_ENVIRONMENTS: dict[str, list[dict[str, Any]]] = {
     "main": [
-        {"server": "gunicorn", "queue": "celery", "sentry": True},
+        {"server": "gunicorn", "queue": "celery", "sentry": True, "tracing": "cloud_trace"},
         {"queue": "taskiq", "broker": "redis"},
         {"queue": "taskiq", "broker": "rabbitmq"},
     ],
-    "arq": [{"server": "gunicorn", "queue": "arq", "sentry": True}],
+    "arq": [{"server": "gunicorn", "queue": "arq", "sentry": True, "tracing": "cloud_trace"}],
 }
 
 
