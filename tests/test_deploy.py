@@ -672,6 +672,11 @@ def test_cloud_run_worker_pool(case: Case, render_case: RenderCase) -> None:
     assert shutdown < CLOUD_RUN_SHUTDOWN_SECONDS - 1, project.explain(env_file)
     assert not [key for key in env if SECRET_NAME.search(key)], project.explain(env_file)
     assert "render worker.env.yaml" in script[:deploy], explain
+    # The worker exports its job spans where the service exports its spans.
+    tracing = {f"{prefix}OTLP_TRACES_ENDPOINT", f"{prefix}GCP_PROJECT_ID"}
+    service_env = env_values(service["spec"]["template"]["spec"]["containers"][0])
+    shared = {k: v for k, v in service_env.items() if k in tracing}
+    assert shared.items() <= {k: str(v) for k, v in env.items()}.items(), project.explain(env_file)
 
 
 # --- Compose on a single host ----------------------------------------------------------------
@@ -745,6 +750,8 @@ def check_compose_worker(services: dict[str, Any], ctx: dict[str, Any], explain:
     if ctx["has_database"]:
         condition = worker["depends_on"]["migrate"]["condition"]
         assert condition == "service_completed_successfully", explain
+    endpoint = f"{ctx['env_prefix']}OTLP_TRACES_ENDPOINT"
+    assert worker["environment"].get(endpoint) == app["environment"].get(endpoint), explain
 
 
 # --- CI/CD -----------------------------------------------------------------------------------
