@@ -140,7 +140,7 @@ def test_the_default_follows_the_deploy_target(
         ),
         (
             {"deploy_target": "compose", "tracing": "jaeger"},
-            "compose.prod.yaml",
+            "deploy/compose/compose.prod.yaml",
             "${OTLP_TRACES_ENDPOINT:-http://jaeger:4318/v1/traces}",
         ),
     ],
