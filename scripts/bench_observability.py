@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -51,6 +51,7 @@ class Service:
     prefix: str
     package: str
     database_url: str
+    sample_ratio: str = "1.0"
 
     def env(self, port: int, otlp_endpoint: str) -> dict[str, str]:
         prefix = self.prefix
@@ -62,8 +63,10 @@ class Service:
             f"{prefix}SECRET_KEY": secrets.token_hex(20),
             f"{prefix}DATABASE_URL": self.database_url,
             f"{prefix}LOG_LEVEL": "WARNING",  # the same (quiet) logging in both variants
+            # A recycled worker would drop connections mid-measurement (and cost a restart).
+            f"{prefix}MAX_REQUESTS": "0",
             f"{prefix}OTLP_TRACES_ENDPOINT": f"{otlp_endpoint}/v1/traces",
-            f"{prefix}TRACE_SAMPLE_RATIO": "1.0",
+            f"{prefix}TRACE_SAMPLE_RATIO": self.sample_ratio,
             "WEB_CONCURRENCY": "1",
         }
 
@@ -180,8 +183,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, otlp_sink() as endpoint:
         root = Path(tmp)
         services = [prepare(name, answers, root) for name, answers in VARIANTS.items()]
+        # The same "on" service sampling one trace in ten, as a busy production service would.
+        services.append(replace(services[-1], name="on 10%", sample_ratio="0.1"))
         with Servers(root / "logs") as servers:
-            for service in services:
+            for service in services[:2]:
                 server = start(service, servers, endpoint)
                 seed(server)
                 server.stop()
@@ -202,11 +207,12 @@ def main() -> None:
                         print(f"round {round_number} [{service.name}] GET {path}: {rate:.0f} req/s")
                     server.stop()
     print(f"\nOTLP sink received {Sink.received / 1e6:.1f} MB of spans")
-    print(f"\n{'endpoint':24} {'off req/s':>10} {'on req/s':>10} {'on/off':>7}")
+    names = [service.name for service in services]
+    print(f"\n{'req/s (ratio to off)':24}" + "".join(f"{name:>18}" for name in names))
     for path in ENDPOINTS:
-        off = statistics.median(results[("off", path)])
-        on = statistics.median(results[("on", path)])
-        print(f"{path:24} {off:10.0f} {on:10.0f} {on / off:7.2f}")
+        medians = [statistics.median(results[(name, path)]) for name in names]
+        cells = "".join(f"{rate:10.0f} ({rate / medians[0]:4.2f})" for rate in medians)
+        print(f"{path:24}{cells}")
     print(
         f"(medians of {args.rounds} rounds of {args.seconds:g} s, {args.concurrency} clients, "
         f"one uvicorn worker, uv {BIN / 'uv'})"
