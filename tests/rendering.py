@@ -117,6 +117,20 @@ class Rendered:
         env = {**self.uv_env(), **kwargs.pop("env", {})}
         return self.run(BIN / "uv", *argv, env=env, **kwargs)
 
+    def install(self) -> None:
+        """Lock and install the project as its README says (`uv lock`, `uv sync --locked`)."""
+        self.uv("lock", about="pyproject.toml")
+        self.uv("sync", "--locked", about="pyproject.toml")
+
+    def own_suite(
+        self, *, env: Mapping[str, str], about: str, junit: Path | None = None, workers: int = 2
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the project's own test suite against the real services `env` points at, with
+        pytest-xdist; with `junit`, also write a JUnit report there (to see what ran)."""
+        report = [f"--junitxml={junit}", "-o", "junit_family=legacy"] if junit else []
+        argv = ["run", "--locked", "pytest", "-q", "-p", "no:cacheprovider", "-n", str(workers)]
+        return self.uv(*argv, *report, env=dict(env), about=about)
+
 
 def render(dst: Path, answers: Mapping[str, Any] | None = None, **kwargs: Any) -> Rendered:
     """Render the template into `dst` with `answers` (defaults for the rest), as a user would."""

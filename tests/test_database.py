@@ -107,8 +107,7 @@ def project(
         "api_versioning": case.api_versioning,
     }
     rendered = render(tmp / "svc", answers)
-    rendered.uv("lock", about="pyproject.toml")
-    rendered.uv("sync", "--locked", about="pyproject.toml")
+    rendered.install()
     name = f"ledger_{case.database}_{secrets.token_hex(3)}"
     yield Project(case=case, rendered=rendered, database_url=create_database(case, name, tmp))
     if case.database == "postgresql":
@@ -119,10 +118,7 @@ def project(
 
 def test_own_suite_passes_against_the_real_database(project: Project) -> None:
     started = time.monotonic()
-    project.rendered.uv(
-        "run", "--locked", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2",
-        env=project.env(), about="tests/db_fixtures.py",
-    )  # fmt: skip
+    project.rendered.own_suite(env=project.env(), about="tests/db_fixtures.py")
     print(f"[{project.case.database}] own suite: {time.monotonic() - started:.1f} s")
 
 

@@ -196,8 +196,7 @@ SUITES = {
 def test_rendered_suite(answers: dict[str, Any], tmp_path: Path) -> None:
     started = time.monotonic()
     project = render(tmp_path / "svc", answers)
-    project.uv("lock", about="pyproject.toml")
-    project.uv("sync", "--locked", about="pyproject.toml")
+    project.install()
     for argv in (("ruff", "check"), ("ruff", "format", "--check"), ("mypy",)):
         project.uv("run", "--locked", *argv, about="pyproject.toml")
     result = project.uv(

@@ -80,8 +80,7 @@ def test_own_suite_runs_jobs_through_a_real_worker(
     tmp = tmp_path_factory.mktemp(case.id)
     started = time.monotonic()
     rendered = render(tmp / "svc", case.answers)
-    rendered.uv("lock", about="pyproject.toml")
-    rendered.uv("sync", "--locked", about="pyproject.toml")
+    rendered.install()
     installed = time.monotonic() - started
 
     prefix = str(rendered.answers["package_name"]).upper() + "_"
@@ -90,11 +89,7 @@ def test_own_suite_runs_jobs_through_a_real_worker(
         env[f"{prefix}DATABASE_URL"] = POSTGRESQL.format(name=rendered.answers["package_name"])
     junit = tmp / "junit.xml"
     started = time.monotonic()
-    rendered.uv(
-        "run", "--locked", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2",
-        f"--junitxml={junit}", "-o", "junit_family=legacy",
-        env=env, about="tests/test_worker.py",
-    )  # fmt: skip
+    rendered.own_suite(env=env, about="tests/test_worker.py", junit=junit)
     suite = time.monotonic() - started
 
     recorded = properties(junit)

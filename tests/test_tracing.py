@@ -203,19 +203,14 @@ def test_representative_services_trace_for_real(
     answers, broker_url = SUITES[name]
     tmp = tmp_path_factory.mktemp(name)
     rendered = render(tmp / "svc", answers)
-    rendered.uv("lock", about="pyproject.toml")
-    rendered.uv("sync", "--locked", about="pyproject.toml")
+    rendered.install()
     prefix = package(rendered).upper() + "_"
     env = {f"{prefix}BROKER_URL": broker_url}
     if rendered.answers["database"] == "postgresql":
         env[f"{prefix}DATABASE_URL"] = POSTGRESQL.format(name=package(rendered))
     junit = tmp / "junit.xml"
     started = time.monotonic()
-    rendered.uv(
-        "run", "--locked", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2",
-        f"--junitxml={junit}", "-o", "junit_family=legacy",
-        env=env, about="tests/test_tracing.py",
-    )  # fmt: skip
+    rendered.own_suite(env=env, about="tests/test_tracing.py", junit=junit)
     suite = time.monotonic() - started
     ran = {case.get("name") for case in ET.parse(junit).getroot().iter("testcase")}  # noqa: S314
     must_run = {
