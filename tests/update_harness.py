@@ -3,8 +3,8 @@
 `TemplateHistory.build()` makes a git repository in a temporary directory with two tagged commits:
 
 - `0.1.0`: the template files (`TEMPLATE_PARTS`) of the release commit, extracted from this
-  repository's history with `git archive` (the history must hold the tag: a shallow clone fails
-  with a message saying how to fetch it, never a skip);
+  repository's history with `git archive` (by its commit, which every full clone of main holds,
+  tags or not; a shallow clone fails with a message saying how to fetch it, never a skip);
 - `0.2.0`: the same parts from the working tree (what the next release ships).
 
 Tests clone it when they need a further, synthesized release on top. Services are rendered,
@@ -30,6 +30,9 @@ from rendering import ROOT
 
 TEMPLATE_PARTS = ("template", "copier.yml", "includes", "hooks")
 OLD_RELEASE = "0.1.0"
+# The commit the release tag points at. A clone of the default branch may come without the
+# repository's tags, but it always holds this commit (an ancestor of main): the tests read it.
+OLD_RELEASE_COMMIT = "8180435bdeaabd1e3e18f2c2335c2928997de48d"
 NEW_RELEASE = "0.2.0"
 IGNORED_DIRS = frozenset({".git", ".venv", "__pycache__", ".mypy_cache", ".ruff_cache"})
 CONFLICT_MARKER = re.compile(r"^(<<<<<<<|=======|>>>>>>>)( |$)")
@@ -83,9 +86,9 @@ def release_files(ref: str) -> bytes:
     )
     if result.returncode != 0 or not present:
         raise AssertionError(
-            f"Release {ref} is not in this clone's history ({ROOT}), and the update tests render "
-            f"services from it. Fetch it: `git fetch --tags origin` (a shallow CI checkout needs "
-            f"`fetch-depth: 0` or `git fetch --unshallow --tags`).\n"
+            f"Release commit {ref} is not in this clone's history ({ROOT}), and the update tests "
+            f"render services from it. A shallow checkout lacks it: `git fetch --unshallow` (CI: "
+            f"`fetch-depth: 0`).\n"
             f"{result.stderr.decode(errors='replace')}"
         )
     return result.stdout
@@ -114,7 +117,7 @@ class TemplateHistory:
     def build(cls, path: Path) -> TemplateHistory:
         path.mkdir(parents=True)
         git(path, "init", "--quiet")
-        with tarfile.open(fileobj=io.BytesIO(release_files(OLD_RELEASE))) as archive:
+        with tarfile.open(fileobj=io.BytesIO(release_files(OLD_RELEASE_COMMIT))) as archive:
             archive.extractall(path, filter="tar")
         history = cls(path)
         history.release(OLD_RELEASE, "The template as released")
