@@ -128,7 +128,7 @@ MATRIX: list[Case] = [
     }),
     # Job queues (queue, broker): every queue with every database and deployment, each broker of
     # Celery and taskiq with every other answer; the long names also run through a queue.
-    Case(id="celery-redis", answers={"tracing": "tempo", "queue": "celery"}),
+    Case(id="celery-redis-sentry", answers={"tracing": "tempo", "queue": "celery", "sentry": True}),
     Case(id="celery-rabbitmq-mysql-helm-header-gunicorn-gitlab-mit-py312", answers={
         "tracing": "datadog",
         "queue": "celery", "broker": "rabbitmq", "database": "mysql", "k8s_packaging": "helm",

@@ -95,6 +95,7 @@ def secret_settings(ctx: dict[str, Any]) -> set[str]:
     names = ["SECRET_KEY"]
     names += ["DATABASE_URL"] if ctx["has_database"] else []
     names += ["BROKER_URL"] if ctx["has_queue"] else []
+    names += ["SENTRY_DSN"] if ctx["sentry"] else []
     return {f"{ctx['env_prefix']}{name}" for name in names}
 
 
@@ -309,7 +310,9 @@ def check_worker_workload(
     assert container["image"] == api_container["image"]
     assert container["command"] == ["python", "-m", module]
     assert container["envFrom"] == api_container["envFrom"]
-    assert set(secret_refs(container)) == wanted
+    # The API's secrets; Sentry's DSN may be left out: the worker does not report to Sentry.
+    refs = set(secret_refs(container))
+    assert wanted - {f"{ctx['env_prefix']}SENTRY_DSN"} <= refs <= wanted, refs
     probe = ["python", "-m", f"{module}.probe"]
     for name in ("startupProbe", "livenessProbe"):
         assert container[name]["exec"]["command"] == probe, name
@@ -665,7 +668,10 @@ def test_cloud_run_worker_pool(case: Case, render_case: RenderCase) -> None:
     secrets = dict(item.split("=", 1) for item in listed[1].split(","))
     service = yaml.safe_load(substituted(project.read("deploy/cloudrun/service.yaml")))
     service_refs = secret_refs(service["spec"]["template"]["spec"]["containers"][0])
-    assert secrets == {name: f"{ref['name']}:{ref['key']}" for name, ref in service_refs.items()}
+    sentry = f"{prefix}SENTRY_DSN"  # the worker does not report to Sentry
+    assert secrets == {
+        name: f"{ref['name']}:{ref['key']}" for name, ref in service_refs.items() if name != sentry
+    }
     env = yaml.safe_load(substituted(project.read(env_file)))
     assert env[f"{prefix}ENVIRONMENT"] == "staging", project.explain(env_file)
     shutdown = float(env[f"{prefix}WORKER_SHUTDOWN_TIMEOUT_SECONDS"])
