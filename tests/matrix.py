@@ -30,9 +30,10 @@ from typing import Any
 
 import jinja2
 import jinja2.meta
+import pytest
 import yaml
 from jinja2.sandbox import SandboxedEnvironment
-from rendering import ROOT, Rendered, choice_questions, questions
+from rendering import PROJECT_NAME, ROOT, Rendered, choice_questions, questions
 
 Item = tuple[str, str]  # (question, value)
 Pair = tuple[str, str, str, str]  # (question, value, question, value), questions in name order
@@ -212,6 +213,23 @@ MATRIX: list[Case] = [
     }),
 ]
 # fmt: on
+
+
+def context_of(case: Case) -> dict[str, Any]:
+    """Every answer and computed flag of a case, as the templates see them (render()'s data)."""
+    return effective_row({"project_name": PROJECT_NAME, **case.answers})[1]
+
+
+def cases(**wanted: Any) -> list[Any]:
+    """The matrix cases whose context has the wanted values, as pytest params."""
+    return [
+        pytest.param(case, id=case.id)
+        for case in MATRIX
+        if all(context_of(case)[key] == value for key, value in wanted.items())
+    ]
+
+
+ALL_CASES = [pytest.param(case, id=case.id) for case in MATRIX]
 
 
 # --- the answer model: defaults and `when`, evaluated the way copier does ----------------------

@@ -25,6 +25,7 @@ PYTHONS = {
     "3.13": "/root/.pyenv/versions/3.13.0/bin/python3",
 }
 BIN = Path(sys.executable).parent  # the validators and uv installed in the template's .venv
+PROJECT_NAME = "Orders Service"  # what render() answers when a test gives no project_name
 
 
 def questions() -> dict[str, dict[str, Any]]:
@@ -134,7 +135,7 @@ class Rendered:
 
 def render(dst: Path, answers: Mapping[str, Any] | None = None, **kwargs: Any) -> Rendered:
     """Render the template into `dst` with `answers` (defaults for the rest), as a user would."""
-    data = {"project_name": "Orders Service", **(answers or {})}
+    data = {"project_name": PROJECT_NAME, **(answers or {})}
     worker = copier.run_copy(
         str(ROOT),
         str(dst),

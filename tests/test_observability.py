@@ -14,15 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import k8s_tools
-import matrix
 import pytest
 import yaml
-from matrix import MATRIX, Case, RenderCase
+from matrix import MATRIX, Case, RenderCase, context_of
 from rendering import Rendered, render
-
-
-def context_of(case: Case) -> dict[str, Any]:
-    return matrix.effective_row(case.answers)[1]
 
 
 def texts(project: Rendered) -> dict[str, str]:

@@ -1,0 +1,267 @@
+"""The contracts every rendered deployment keeps, as checks the per-target tests share.
+
+Contracts: probes on /startupz, /livez, /readyz; restricted security context with the image's
+UID/GID 10001; a grace period covering preStop + graceful shutdown; migrations before rollout;
+no secret values anywhere; the database connection budget. Kubernetes manifests (from Kustomize
+or Helm) are checked as parsed documents by `check_api_workload`, which calls the others.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+from rendering import BIN, ROOT, Rendered
+
+KNATIVE_SCHEMA = ROOT / "tests" / "schemas" / "knative-service_v1.json"
+IMAGE_UID = 10001
+PROBES = {"startupProbe": "/startupz", "livenessProbe": "/livez", "readinessProbe": "/readyz"}
+SECRET_NAME = re.compile(r"SECRET|PASSWORD|TOKEN|DATABASE_URL|CREDENTIAL|PRIVATE", re.IGNORECASE)
+DEFAULT_CONNECTION_HEADROOM = 10  # core/settings.py: db_connection_headroom
+
+
+def load_all(text: str) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [doc for doc in docs if doc.get("kind") == kind]
+
+
+def one(docs: list[dict[str, Any]], kind: str, component: str | None = None) -> dict[str, Any]:
+    found = [
+        doc
+        for doc in by_kind(docs, kind)
+        if component is None
+        or doc["metadata"].get("labels", {}).get("app.kubernetes.io/component") == component
+    ]
+    assert len(found) == 1, f"expected one {kind} ({component}), found {len(found)}"
+    return found[0]
+
+
+def env_values(container: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: str(e["value"]) for e in container.get("env", []) if "value" in e}
+
+
+def secret_refs(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        e["name"]: e["valueFrom"]["secretKeyRef"]
+        for e in container.get("env", [])
+        if "secretKeyRef" in e.get("valueFrom", {})
+    }
+
+
+def secret_settings(ctx: dict[str, Any]) -> set[str]:
+    """The settings the API reads from secrets: the signing key, the database and broker URLs."""
+    names = ["SECRET_KEY"]
+    names += ["DATABASE_URL"] if ctx["has_database"] else []
+    names += ["BROKER_URL"] if ctx["has_queue"] else []
+    names += ["SENTRY_DSN"] if ctx["sentry"] else []
+    return {f"{ctx['env_prefix']}{name}" for name in names}
+
+
+def validate_k8s(project: Rendered, manifests: str, name: str) -> None:
+    """kubernetes-validate --strict on rendered manifests (written next to the render)."""
+    target = project.path.parent / f"{project.path.name}-{name}.yaml"
+    target.write_text(manifests)
+    result = project.run(
+        BIN / "kubernetes-validate", "--strict", "--quiet", target, check=False, about=None
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, project.explain(None, f"{name}:\n{output}\n{manifests}")
+
+
+# --- Kubernetes: the contracts of the rendered manifests ------------------------------------
+
+
+def check_api_workload(docs: list[dict[str, Any]], ctx: dict[str, Any]) -> None:
+    """The API Deployment and its neighbours keep every contract of the issue."""
+    prefix = ctx["env_prefix"]
+    deployment = one(docs, "Deployment", "api")
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    config = one(docs, "ConfigMap", "config")
+    settings = config["data"]
+
+    # Config: from the ConfigMap; secrets by reference only, and none in the ConfigMap.
+    assert container["envFrom"] == [{"configMapRef": {"name": config["metadata"]["name"]}}]
+    assert not [key for key in settings if SECRET_NAME.search(key)], settings
+    refs = secret_refs(container)
+    wanted = secret_settings(ctx)
+    assert set(refs) == wanted, refs
+    assert all(ref["key"] == name for name, ref in refs.items())
+    assert not [e for e in container.get("env", []) if "value" in e], container["env"]
+
+    # Serving: the image's port, one worker per pod, the image's CMD.
+    assert "command" not in container
+    assert "args" not in container
+    (port,) = container["ports"]
+    assert port["name"] == "http"
+    assert str(port["containerPort"]) == settings[f"{prefix}PORT"] == "8000"
+    assert settings[f"{prefix}HOST"] == "0.0.0.0"  # noqa: S104 - inside the pod
+    assert settings["WEB_CONCURRENCY"] == "1"
+    assert pod["enableServiceLinks"] is False  # <SVC>_PORT would shadow {prefix}PORT
+
+    # Probes on the service's paths and port.
+    for probe, path in PROBES.items():
+        assert container[probe]["httpGet"] == {"path": path, "port": "http"}, probe
+    assert container["readinessProbe"]["timeoutSeconds"] >= 2
+
+    # Shutdown: preStop sleep, then the graceful shutdown, inside the grace period.
+    pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+    graceful = int(settings[f"{prefix}GRACEFUL_SHUTDOWN_SECONDS"])
+    assert pre_stop > 0
+    assert pod["terminationGracePeriodSeconds"] >= pre_stop + graceful
+    strategy = deployment["spec"]["strategy"]
+    assert strategy["type"] == "RollingUpdate"
+    assert strategy["rollingUpdate"]["maxUnavailable"] == 0
+
+    # Resources: requests, and a memory limit.
+    assert {"cpu", "memory"} <= set(container["resources"]["requests"])
+    assert "memory" in container["resources"]["limits"]
+
+    check_restricted(pod)
+    check_service_account(docs, pod)
+    check_scaling(docs, ctx, deployment, settings)
+    check_migration_job(docs, ctx, deployment, wanted)
+    check_worker_workload(docs, ctx, deployment, wanted)
+
+
+def check_scaling(
+    docs: list[dict[str, Any]],
+    ctx: dict[str, Any],
+    deployment: dict[str, Any],
+    settings: dict[str, str],
+) -> None:
+    """Service, HPA and PDB select the API's pods; MAX_REPLICAS is the HPA's maximum."""
+    prefix = ctx["env_prefix"]
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= labels.items()
+    service = one(docs, "Service")
+    assert service["spec"]["selector"].items() <= labels.items()
+    assert service["spec"]["ports"][0]["targetPort"] == "http"
+    hpa = one(docs, "HorizontalPodAutoscaler")
+    assert hpa["apiVersion"] == "autoscaling/v2"
+    assert hpa["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
+    assert "replicas" not in deployment["spec"], "the HPA owns replicas"
+    (metric,) = hpa["spec"]["metrics"]
+    assert metric["resource"]["name"] == "cpu"
+    assert hpa["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] > 0
+    pdb = one(docs, "PodDisruptionBudget", "api")
+    assert pdb["apiVersion"] == "policy/v1"
+    assert pdb["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= labels.items()
+
+    # Connection budget: MAX_REPLICAS is the HPA's maximum, and the pools fit the database.
+    if ctx["has_database"]:
+        check_connection_budget(settings, prefix, hpa["spec"]["maxReplicas"])
+    else:
+        assert f"{prefix}MAX_REPLICAS" not in settings
+
+
+def check_migration_job(
+    docs: list[dict[str, Any]], ctx: dict[str, Any], deployment: dict[str, Any], wanted: set[str]
+) -> None:
+    """With a database, a migration Job with the API's image; without one, no Job."""
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    jobs = by_kind(docs, "Job")
+    if not ctx["has_database"]:
+        assert not jobs
+        return
+    job = one(docs, "Job", "migration")
+    job_pod = job["spec"]["template"]["spec"]
+    (migrate,) = job_pod["containers"]
+    assert migrate["image"] == container["image"]
+    assert migrate["command"] == ["alembic", "upgrade", "head"]
+    assert job_pod["restartPolicy"] == "Never"
+    assert job["spec"]["backoffLimit"] == 0
+    assert job["spec"]["activeDeadlineSeconds"] > 0
+    refs = set(secret_refs(migrate))
+    assert f"{ctx['env_prefix']}DATABASE_URL" in refs, refs
+    assert refs <= wanted, refs
+    check_restricted(job_pod)
+    job_labels = job["spec"]["template"]["metadata"]["labels"]
+    assert not selector.items() <= job_labels.items(), "the Deployment would adopt the Job's pod"
+
+
+def check_worker_workload(
+    docs: list[dict[str, Any]], ctx: dict[str, Any], api: dict[str, Any], wanted: set[str]
+) -> None:
+    """With a queue, a worker Deployment: the API's image and config, the worker's command, its
+    heartbeat probe, a grace period that covers its shutdown timeout, its own PDB."""
+    workers = [doc for doc in by_kind(docs, "Deployment") if doc is not api]
+    if not ctx["has_queue"]:
+        assert not workers, "a worker Deployment without a queue"
+        return
+    worker = one(docs, "Deployment", "worker")
+    pod = worker["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    (api_container,) = api["spec"]["template"]["spec"]["containers"]
+    module = f"{ctx['package_name']}.worker"
+    assert container["image"] == api_container["image"]
+    assert container["command"] == ["python", "-m", module]
+    assert container["envFrom"] == api_container["envFrom"]
+    # The API's secrets; Sentry's DSN may be left out: the worker does not report to Sentry.
+    refs = set(secret_refs(container))
+    assert wanted - {f"{ctx['env_prefix']}SENTRY_DSN"} <= refs <= wanted, refs
+    probe = ["python", "-m", f"{module}.probe"]
+    for name in ("startupProbe", "livenessProbe"):
+        assert container[name]["exec"]["command"] == probe, name
+        assert container[name]["timeoutSeconds"] <= container[name]["periodSeconds"], name
+    assert "readinessProbe" not in container, "the worker serves no traffic"
+    assert "lifecycle" not in container, "no preStop sleep: no endpoints to leave"
+    settings = one(docs, "ConfigMap", "config")["data"] | env_values(container)
+    shutdown = float(settings[f"{ctx['env_prefix']}WORKER_SHUTDOWN_TIMEOUT_SECONDS"])
+    assert pod["terminationGracePeriodSeconds"] >= shutdown + 5
+    assert int(worker["spec"]["replicas"]) >= 1
+    assert worker["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    check_restricted(pod)
+    assert pod["serviceAccountName"] == api["spec"]["template"]["spec"]["serviceAccountName"]
+
+    labels = worker["spec"]["template"]["metadata"]["labels"]
+    selector = worker["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= labels.items()
+    api_selector = api["spec"]["selector"]["matchLabels"]
+    assert not api_selector.items() <= labels.items(), "the API would adopt the worker's pods"
+    assert not one(docs, "Service")["spec"]["selector"].items() <= labels.items()
+    pdb = one(docs, "PodDisruptionBudget", "worker")
+    assert pdb["spec"]["selector"]["matchLabels"] == selector
+    assert pdb["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
+    hpas = by_kind(docs, "HorizontalPodAutoscaler")
+    assert all(hpa["spec"]["scaleTargetRef"]["name"] != worker["metadata"]["name"] for hpa in hpas)
+
+
+def check_connection_budget(settings: dict[str, str], prefix: str, max_replicas: int) -> None:
+    assert int(settings[f"{prefix}MAX_REPLICAS"]) == max_replicas
+    per_worker = int(settings[f"{prefix}DB_POOL_SIZE"]) + int(settings[f"{prefix}DB_MAX_OVERFLOW"])
+    needed = max_replicas * int(settings["WEB_CONCURRENCY"]) * per_worker
+    available = int(settings[f"{prefix}DB_MAX_CONNECTIONS"]) - DEFAULT_CONNECTION_HEADROOM
+    assert needed <= available, f"connection budget: {needed} > {available}"
+
+
+def check_restricted(pod: dict[str, Any]) -> None:
+    """The restricted Pod Security Standard, with the image's numeric user."""
+    pod_security = pod.get("securityContext", {})
+    assert pod["automountServiceAccountToken"] is False
+    mounts_by_volume = {v["name"]: v for v in pod.get("volumes", [])}
+    for container in pod["containers"]:
+        security = {**pod_security, **container.get("securityContext", {})}
+        assert security["runAsNonRoot"] is True
+        assert security["runAsUser"] == IMAGE_UID
+        assert security["runAsGroup"] == IMAGE_UID
+        assert security["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert security["allowPrivilegeEscalation"] is False
+        assert security["readOnlyRootFilesystem"] is True
+        assert security["capabilities"] == {"drop": ["ALL"]}
+        tmp = [m for m in container.get("volumeMounts", []) if m["mountPath"] == "/tmp"]  # noqa: S108
+        assert len(tmp) == 1, "read-only root file system needs a writable /tmp"
+        assert "emptyDir" in mounts_by_volume[tmp[0]["name"]]
+
+
+def check_service_account(docs: list[dict[str, Any]], pod: dict[str, Any]) -> None:
+    account = one(docs, "ServiceAccount")
+    assert account["automountServiceAccountToken"] is False
+    assert pod["serviceAccountName"] == account["metadata"]["name"]

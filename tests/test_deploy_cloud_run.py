@@ -1,0 +1,176 @@
+"""Cloud Run: the Knative Service, the migration Job and the worker pool.
+
+check-jsonschema with the Knative Service schema (tests/schemas), before and after deploy.sh's
+placeholder substitution, plus the Cloud Run rules the schema cannot see.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+from deploy_checks import (
+    KNATIVE_SCHEMA,
+    SECRET_NAME,
+    check_connection_budget,
+    env_values,
+    secret_refs,
+    secret_settings,
+)
+from matrix import Case, RenderCase, cases, context_of
+from rendering import BIN
+
+CLOUD_RUN_SHUTDOWN_SECONDS = 10  # Cloud Run's SIGTERM-to-SIGKILL budget
+
+
+# --- Cloud Run -------------------------------------------------------------------------------
+
+CLOUD_RUN_PLACEHOLDERS = {
+    "${IMAGE}": "europe-docker.pkg.dev/p/r/svc:0123abc",
+    "${ENVIRONMENT}": "staging",
+    "${SERVICE_ACCOUNT}": "svc@p.iam.gserviceaccount.com",
+    "${PROJECT_ID}": "p",  # tracing=cloud_trace only: the project of the traces
+}
+
+
+def substituted(text: str) -> str:
+    """What deploy.sh's sed makes of a Cloud Run YAML."""
+    for placeholder, value in CLOUD_RUN_PLACEHOLDERS.items():
+        text = text.replace(placeholder, value)
+    return text
+
+
+@pytest.mark.parametrize("case", cases(deploy_target="cloud_run"))
+def test_cloud_run_service(case: Case, render_case: RenderCase) -> None:
+    project = render_case(case)
+    ctx = context_of(case)
+    prefix = ctx["env_prefix"]
+    name = "deploy/cloudrun/service.yaml"
+    raw = project.read(name)
+    placeholders = set(re.findall(r"\$\{[A-Z_]+\}", raw))
+    expected = set(CLOUD_RUN_PLACEHOLDERS)
+    if ctx["tracing"] != "cloud_trace":
+        expected.discard("${PROJECT_ID}")
+    assert placeholders == expected, placeholders
+    final = project.path.parent / f"{project.path.name}-cloudrun-service.yaml"
+    final.write_text(substituted(raw))
+    for path in (name, final):
+        project.run(BIN / "check-jsonschema", "--schemafile", KNATIVE_SCHEMA, path, about=name)
+
+    service = yaml.safe_load(substituted(raw))
+    explain = project.explain(name)
+    assert service["apiVersion"] == "serving.knative.dev/v1", explain
+    template = service["spec"]["template"]
+    annotations = template["metadata"]["annotations"]
+    spec = template["spec"]
+    containers = spec["containers"]
+    assert len(containers) == 1, "one ingress container"
+    (container,) = containers
+    (port,) = container["ports"]
+    env = env_values(container)
+    assert port["name"] == "http1", explain
+    assert str(port["containerPort"]) == env[f"{prefix}PORT"] == "8000", explain
+    assert spec["containerConcurrency"] > 0, explain
+
+    # Probes: startup on /readyz (no readiness probe on Cloud Run), liveness on /livez.
+    assert container["startupProbe"]["httpGet"]["path"] == "/readyz", explain
+    assert container["livenessProbe"]["httpGet"]["path"] == "/livez", explain
+    assert "readinessProbe" not in container, explain
+    for probe in ("startupProbe", "livenessProbe"):
+        settings = container[probe]
+        assert settings["httpGet"]["port"] == port["containerPort"], explain
+        assert settings["timeoutSeconds"] <= settings["periodSeconds"], explain
+
+    # CPU and memory, and one worker per vCPU.
+    limits = container["resources"]["limits"]
+    assert {"cpu", "memory"} <= set(limits), explain
+    assert int(env["WEB_CONCURRENCY"]) == int(float(limits["cpu"])), explain
+
+    # Shutdown within Cloud Run's 10 s.
+    assert int(env[f"{prefix}GRACEFUL_SHUTDOWN_SECONDS"]) < CLOUD_RUN_SHUTDOWN_SECONDS - 1, explain
+
+    # Scaling and billing settings.
+    assert int(annotations["autoscaling.knative.dev/minScale"]) >= 0, explain
+    max_scale = int(annotations["autoscaling.knative.dev/maxScale"])
+    throttled = annotations["run.googleapis.com/cpu-throttling"]
+    assert throttled == ("false" if ctx["cloud_run_cpu_always_allocated"] else "true"), explain
+    if ctx["has_database"]:
+        check_connection_budget(env, prefix, max_scale)
+    else:
+        assert f"{prefix}MAX_REPLICAS" not in env, explain
+
+    # Secrets from Secret Manager, never values.
+    refs = secret_refs(container)
+    assert set(refs) == secret_settings(ctx), explain
+    assert not [key for key in env if SECRET_NAME.search(key)], explain
+
+
+@pytest.mark.parametrize("case", cases(deploy_target="cloud_run"))
+def test_cloud_run_migrates_before_deploying(case: Case, render_case: RenderCase) -> None:
+    project = render_case(case)
+    ctx = context_of(case)
+    script = project.read("deploy/deploy.sh")
+    if not ctx["has_database"]:
+        assert "jobs execute" not in script
+        return
+    job = yaml.safe_load(substituted(project.read("deploy/cloudrun/migrate-job.yaml")))
+    explain = project.explain("deploy/cloudrun/migrate-job.yaml")
+    assert job["apiVersion"] == "run.googleapis.com/v1", explain
+    assert job["kind"] == "Job", explain
+    task = job["spec"]["template"]["spec"]["template"]["spec"]
+    (container,) = task["containers"]
+    service = yaml.safe_load(substituted(project.read("deploy/cloudrun/service.yaml")))
+    assert container["image"] == service["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert container["command"] == ["alembic", "upgrade", "head"], explain
+    assert task["maxRetries"] == 0, explain
+    assert set(secret_refs(container)) == {
+        f"{ctx['env_prefix']}SECRET_KEY",
+        f"{ctx['env_prefix']}DATABASE_URL",
+    }
+    execute = script.find("gcloud run jobs execute")
+    replace = script.find("gcloud run services replace")
+    assert -1 < execute < replace, project.explain("deploy/deploy.sh", "migrate first")
+    assert "--wait" in script[execute:replace], project.explain("deploy/deploy.sh", "--wait")
+
+
+@pytest.mark.parametrize("case", cases(deploy_target="cloud_run"))
+def test_cloud_run_worker_pool(case: Case, render_case: RenderCase) -> None:
+    """With a queue, deploy.sh deploys a worker pool after the service, with the service's
+    image and secrets and a shutdown timeout inside Cloud Run's 10 s."""
+    project = render_case(case)
+    ctx = context_of(case)
+    prefix = ctx["env_prefix"]
+    script = project.read("deploy/deploy.sh")
+    explain = project.explain("deploy/deploy.sh")
+    env_file = "deploy/cloudrun/worker.env.yaml"
+    if not ctx["has_queue"]:
+        assert "worker-pools" not in script, explain
+        assert env_file not in project.files
+        return
+    deploy = script.index("gcloud run worker-pools deploy")
+    assert script.index("gcloud run services replace") < deploy, explain
+    command = script[deploy:].split("--quiet")[0]
+    assert '--image "$image"' in command, explain
+    assert f"--command python \\\n  --args=-m,{ctx['package_name']}.worker" in command, explain
+    assert '--env-vars-file "${rendered}/worker.env.yaml"' in command, explain
+    listed = re.search(r'--set-secrets "([^"]+)"', command)
+    assert listed, explain
+    secrets = dict(item.split("=", 1) for item in listed[1].split(","))
+    service = yaml.safe_load(substituted(project.read("deploy/cloudrun/service.yaml")))
+    service_refs = secret_refs(service["spec"]["template"]["spec"]["containers"][0])
+    sentry = f"{prefix}SENTRY_DSN"  # the worker does not report to Sentry
+    assert secrets == {
+        name: f"{ref['name']}:{ref['key']}" for name, ref in service_refs.items() if name != sentry
+    }
+    env = yaml.safe_load(substituted(project.read(env_file)))
+    assert env[f"{prefix}ENVIRONMENT"] == "staging", project.explain(env_file)
+    shutdown = float(env[f"{prefix}WORKER_SHUTDOWN_TIMEOUT_SECONDS"])
+    assert shutdown < CLOUD_RUN_SHUTDOWN_SECONDS - 1, project.explain(env_file)
+    assert not [key for key in env if SECRET_NAME.search(key)], project.explain(env_file)
+    assert "render worker.env.yaml" in script[:deploy], explain
+    # The worker exports its job spans where the service exports its spans.
+    tracing = {f"{prefix}OTLP_TRACES_ENDPOINT", f"{prefix}GCP_PROJECT_ID"}
+    service_env = env_values(service["spec"]["template"]["spec"]["containers"][0])
+    shared = {k: v for k, v in service_env.items() if k in tracing}
+    assert shared.items() <= {k: str(v) for k, v in env.items()}.items(), project.explain(env_file)

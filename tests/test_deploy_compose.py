@@ -1,0 +1,93 @@
+"""Compose on a single host: deploy/compose/compose.prod.yaml's production rules.
+
+(test_render.py validates the file against the compose-spec.)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+from deploy_checks import (
+    IMAGE_UID,
+    SECRET_NAME,
+)
+from matrix import Case, RenderCase, cases, context_of
+
+COMPOSE_PROD = "deploy/compose/compose.prod.yaml"
+
+
+# --- Compose on a single host ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", cases(deploy_target="compose"))
+def test_compose_production(case: Case, render_case: RenderCase) -> None:
+    project = render_case(case)
+    ctx = context_of(case)
+    prefix = ctx["env_prefix"]
+    explain = project.explain(COMPOSE_PROD)
+    services = yaml.safe_load(project.read(COMPOSE_PROD))["services"]
+    wanted = {"app"} | ({"migrate"} if ctx["has_database"] else set())
+    wanted |= {"worker"} if ctx["has_queue"] else set()
+    assert set(services) == wanted, explain
+    for name, service in services.items():
+        assert "build" not in service, f"{name}: production runs the CI image"
+        assert service["image"].startswith("${IMAGE:?"), explain
+        bind_mounts = [
+            v
+            for v in service.get("volumes", [])
+            if isinstance(v, str) and v.startswith((".", "/", "~"))
+        ]
+        assert not bind_mounts, f"{name}: bind mounts {bind_mounts}"
+        assert service["read_only"] is True, explain
+        assert service["cap_drop"] == ["ALL"], explain
+        for entry in service["env_file"]:
+            # The default resolves from deploy/compose/ to the repository root, where CI writes it.
+            assert entry["path"].startswith("${ENV_FILE:-../../.env."), explain
+            default = entry["path"].removeprefix("${ENV_FILE:-").removesuffix("}")
+            resolved = (project.path / COMPOSE_PROD).parent.joinpath(default).resolve()
+            assert resolved.parent == project.path.resolve(), explain
+        environment = service.get("environment", {})
+        assert not [key for key in environment if SECRET_NAME.search(key)], explain
+    app = services["app"]
+    assert app["restart"] == "unless-stopped", explain
+    assert app["healthcheck"]["test"][-1] == "/readyz", explain
+    grace = int(app["stop_grace_period"].rstrip("s"))
+    assert grace > int(app["environment"][f"{prefix}GRACEFUL_SHUTDOWN_SECONDS"]), explain
+    if ctx["has_database"]:
+        migrate = services["migrate"]
+        assert migrate["command"] == ["alembic", "upgrade", "head"], explain
+        assert migrate["restart"] == "no", explain
+        condition = app["depends_on"]["migrate"]["condition"]
+        assert condition == "service_completed_successfully", explain
+        assert app["environment"][f"{prefix}MAX_REPLICAS"] == "1", explain
+    if ctx["has_queue"]:
+        check_compose_worker(services, ctx, explain)
+    if ctx["database"] == "sqlite":
+        # A new named volume takes the owner of the image's directory: the app's user.
+        chown = f"RUN mkdir /data && chown {IMAGE_UID}:{IMAGE_UID} /data"
+        assert chown in project.read("Dockerfile").splitlines(), project.explain("Dockerfile")
+        assert all("data:/data" in s.get("volumes", ["data:/data"]) for s in services.values())
+    # The env files the deploy writes are never committed.
+    ignored = project.read(".gitignore").splitlines()
+    assert ".env.*" in ignored, project.explain(".gitignore")
+    assert "!.env.example" in ignored, project.explain(".gitignore")
+
+
+def check_compose_worker(services: dict[str, Any], ctx: dict[str, Any], explain: str) -> None:
+    worker, app = services["worker"], services["app"]
+    module = f"{ctx['package_name']}.worker"
+    assert worker["command"] == ["python", "-m", module], explain
+    assert worker["image"] == app["image"], explain
+    assert worker["env_file"] == app["env_file"], explain
+    assert worker["healthcheck"]["test"] == ["CMD", "python", "-m", f"{module}.probe"], explain
+    assert worker["restart"] == "unless-stopped", explain
+    assert "ports" not in worker, explain
+    shutdown = float(worker["environment"][f"{ctx['env_prefix']}WORKER_SHUTDOWN_TIMEOUT_SECONDS"])
+    assert int(worker["stop_grace_period"].rstrip("s")) > shutdown, explain
+    if ctx["has_database"]:
+        condition = worker["depends_on"]["migrate"]["condition"]
+        assert condition == "service_completed_successfully", explain
+    endpoint = f"{ctx['env_prefix']}OTLP_TRACES_ENDPOINT"
+    assert worker["environment"].get(endpoint) == app["environment"].get(endpoint), explain

@@ -1,0 +1,182 @@
+"""Kubernetes: Kustomize overlays and the Helm chart render manifests that keep the contracts.
+
+- Kustomize: `kubectl kustomize` (kustomize v5, from tests/k8s_tools.py) renders each overlay.
+- Helm: `helm lint --strict` and `helm template` with values.yaml and each
+  values-<environment>.yaml.
+
+kubernetes-validate --strict checks the output; tests/deploy_checks.py asserts the contracts.
+"""
+
+from __future__ import annotations
+
+import k8s_tools
+import pytest
+from deploy_checks import (
+    by_kind,
+    check_api_workload,
+    env_values,
+    load_all,
+    one,
+    validate_k8s,
+)
+from matrix import Case, RenderCase, cases, context_of
+from rendering import Rendered
+
+# --- Kubernetes with Kustomize --------------------------------------------------------------
+
+
+def kustomize(project: Rendered, overlay: str) -> str:
+    result = project.run(
+        k8s_tools.kubectl(),
+        "kustomize",
+        f"deploy/k8s/overlays/{overlay}",
+        about=f"deploy/k8s/overlays/{overlay}/kustomization.yaml",
+    )
+    return result.stdout
+
+
+@pytest.mark.parametrize("case", cases(uses_kustomize=True))
+def test_kustomize_overlays(case: Case, render_case: RenderCase) -> None:
+    project = render_case(case)
+    ctx = context_of(case)
+    namespaces = set()
+    for overlay in ("staging", "production"):
+        manifests = kustomize(project, overlay)
+        validate_k8s(project, manifests, f"kustomize-{overlay}")
+        docs = load_all(manifests)
+        try:
+            check_api_workload(docs, ctx)
+        except AssertionError as error:
+            raise AssertionError(
+                project.explain(None, f"{overlay}: {error}\n{manifests}")
+            ) from None
+        settings = one(docs, "ConfigMap")["data"]
+        assert settings[f"{ctx['env_prefix']}ENVIRONMENT"] == overlay
+        assert bool(by_kind(docs, "Ingress")) == (overlay == "production")
+        namespaces |= {doc["metadata"]["namespace"] for doc in docs}
+        components = {doc["metadata"]["labels"].get("app.kubernetes.io/component") for doc in docs}
+        # deploy.sh applies by these labels, in this order.
+        assert components <= {"config", "migration", "api", "worker"}, components
+        assert one(docs, "ServiceAccount")["metadata"]["labels"]["app.kubernetes.io/component"]
+    assert len(namespaces) == 2, f"overlays share a namespace: {namespaces}"
+
+
+@pytest.mark.parametrize("case", cases(uses_kustomize=True))
+def test_kustomize_deploy_script_migrates_before_rollout(
+    case: Case, render_case: RenderCase
+) -> None:
+    project = render_case(case)
+    script = project.read("deploy/deploy.sh")
+    steps = [
+        "component=config",
+        "delete job",
+        "component=migration",
+        "wait_for_job",
+        "notin (config,migration)",
+        "rollout status",
+    ]
+    ctx = context_of(case)
+    if not ctx["has_database"]:
+        steps = [s for s in steps if "job" not in s.lower() and s != "component=migration"]
+        assert "alembic" not in script
+        assert "wait_for_job" not in script
+    worker_rollout = f"rollout status deployment/{ctx['project_slug']}-worker "
+    if ctx["has_queue"]:
+        steps.append(worker_rollout)
+    else:
+        assert worker_rollout not in script
+    positions = [script.rfind(step) for step in steps]
+    assert -1 not in positions, project.explain("deploy/deploy.sh", f"missing: {steps}")
+    assert positions == sorted(positions), project.explain("deploy/deploy.sh", "order")
+    assert "set -eu" in script
+
+
+# --- Kubernetes with Helm --------------------------------------------------------------------
+
+
+def helm_template(project: Rendered, values: list[str]) -> str:
+    flags = [arg for name in values for arg in ("--values", f"deploy/helm/{name}")]
+    result = project.run(
+        k8s_tools.helm(),
+        "template",
+        project.answers["project_slug"],
+        "deploy/helm",
+        "--namespace",
+        "test",
+        *flags,
+        about="deploy/helm/values.yaml",
+    )
+    return result.stdout
+
+
+@pytest.mark.parametrize("case", cases(uses_helm=True))
+def test_helm_chart(case: Case, render_case: RenderCase) -> None:
+    project = render_case(case)
+    ctx = context_of(case)
+    for environment in ("staging", "production"):
+        values = f"values-{environment}.yaml"
+        project.run(
+            k8s_tools.helm(),
+            "lint",
+            "--strict",
+            "deploy/helm",
+            "--values",
+            f"deploy/helm/{values}",
+            about=f"deploy/helm/{values}",
+        )
+        manifests = helm_template(project, [values])
+        validate_k8s(project, manifests, f"helm-{environment}")
+        scars = [n for n, line in enumerate(manifests.splitlines(), 1) if line and not line.strip()]
+        assert not scars, project.explain(None, f"whitespace-only lines {scars}:\n{manifests}")
+        docs = load_all(manifests)
+        try:
+            check_api_workload(docs, ctx)
+        except AssertionError as error:
+            raise AssertionError(
+                project.explain(None, f"{environment}: {error}\n{manifests}")
+            ) from None
+        settings = one(docs, "ConfigMap")["data"]
+        assert settings[f"{ctx['env_prefix']}ENVIRONMENT"] == environment
+        assert bool(by_kind(docs, "Ingress")) == (environment == "production")
+        pod = one(docs, "Deployment", "api")["spec"]["template"]
+        assert "checksum/config" in pod["metadata"]["annotations"], "config changes roll pods"
+        if ctx["has_database"]:
+            job = one(docs, "Job", "migration")
+            hooks = job["metadata"]["annotations"]["helm.sh/hook"].split(",")
+            assert set(hooks) == {"pre-install", "pre-upgrade"}, "migrate before the rollout"
+            # A hook runs before the release's ConfigMap exists: its settings are inline.
+            env = env_values(job["spec"]["template"]["spec"]["containers"][0])
+            chart_added = {f"{ctx['env_prefix']}{n}" for n in ("PORT", "GRACEFUL_SHUTDOWN_SECONDS")}
+            expected = {k: v for k, v in settings.items() if k not in chart_added}
+            assert expected.items() <= env.items(), f"hook env {env} misses {expected}"
+
+
+@pytest.mark.parametrize("case", cases(uses_helm=True))
+def test_helm_values_switches(case: Case, render_case: RenderCase) -> None:
+    """Autoscaling off: fixed replicas, and MAX_REPLICAS follows them."""
+    project = render_case(case)
+    ctx = context_of(case)
+    override = project.path.parent / f"{project.path.name}-no-hpa.yaml"
+    override.write_text("autoscaling:\n  enabled: false\nreplicaCount: 3\n")
+    result = project.run(
+        k8s_tools.helm(),
+        "template",
+        "svc",
+        "deploy/helm",
+        "--values",
+        override,
+        about="deploy/helm/values.yaml",
+    )
+    docs = load_all(result.stdout)
+    assert not by_kind(docs, "HorizontalPodAutoscaler")
+    assert one(docs, "Deployment", "api")["spec"]["replicas"] == 3
+    if ctx["has_database"]:
+        assert one(docs, "ConfigMap")["data"][f"{ctx['env_prefix']}MAX_REPLICAS"] == "3"
+
+
+@pytest.mark.parametrize("case", cases(uses_helm=True))
+def test_helm_deploy_script(case: Case, render_case: RenderCase) -> None:
+    project = render_case(case)
+    script = project.read("deploy/deploy.sh")
+    for needed in ("helm upgrade", "--install", "--wait", "values-${environment}.yaml"):
+        assert needed in script, project.explain("deploy/deploy.sh", needed)
