@@ -154,11 +154,15 @@ def check_scaling(
     assert pdb["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
     assert pdb["spec"]["selector"]["matchLabels"].items() <= labels.items()
 
-    # Connection budget: MAX_REPLICAS is the HPA's maximum, and the pools fit the database.
+    # Connection budget: MAX_REPLICAS is the HPA's maximum, MAX_WORKER_REPLICAS the worker's
+    # replicas, and the pools and jobs fit the database.
     if ctx["has_database"]:
-        check_connection_budget(settings, prefix, hpa["spec"]["maxReplicas"])
+        worker = one(docs, "Deployment", "worker") if ctx["has_queue"] else None
+        worker_replicas = None if worker is None else int(worker["spec"]["replicas"])
+        check_connection_budget(settings, ctx, hpa["spec"]["maxReplicas"], worker_replicas)
     else:
         assert f"{prefix}MAX_REPLICAS" not in settings
+        assert f"{prefix}MAX_WORKER_REPLICAS" not in settings
 
 
 def check_migration_job(
@@ -234,10 +238,22 @@ def check_worker_workload(
     assert all(hpa["spec"]["scaleTargetRef"]["name"] != worker["metadata"]["name"] for hpa in hpas)
 
 
-def check_connection_budget(settings: dict[str, str], prefix: str, max_replicas: int) -> None:
+def check_connection_budget(
+    settings: dict[str, str], ctx: dict[str, Any], max_replicas: int, worker_replicas: int | None
+) -> None:
+    """The budget's replica counts are the deployment's, and its connections fit the database:
+    every API process's pool and overflow, plus one connection per job the workers run."""
+    prefix = ctx["env_prefix"]
     assert int(settings[f"{prefix}MAX_REPLICAS"]) == max_replicas
     per_worker = int(settings[f"{prefix}DB_POOL_SIZE"]) + int(settings[f"{prefix}DB_MAX_OVERFLOW"])
     needed = max_replicas * int(settings["WEB_CONCURRENCY"]) * per_worker
+    if ctx["has_queue"]:
+        assert int(settings[f"{prefix}MAX_WORKER_REPLICAS"]) == worker_replicas
+        needed += int(settings[f"{prefix}MAX_WORKER_REPLICAS"]) * int(
+            settings[f"{prefix}WORKER_CONCURRENCY"]
+        )
+    else:
+        assert f"{prefix}MAX_WORKER_REPLICAS" not in settings
     available = int(settings[f"{prefix}DB_MAX_CONNECTIONS"]) - DEFAULT_CONNECTION_HEADROOM
     assert needed <= available, f"connection budget: {needed} > {available}"
 

@@ -7,6 +7,7 @@ placeholder substitution, plus the Cloud Run rules the schema cannot see.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 import yaml
@@ -22,6 +23,14 @@ from matrix import Case, RenderCase, cases, context_of
 from rendering import BIN
 
 CLOUD_RUN_SHUTDOWN_SECONDS = 10  # Cloud Run's SIGTERM-to-SIGKILL budget
+BUDGET = [
+    "MAX_REPLICAS",
+    "MAX_WORKER_REPLICAS",
+    "WORKER_CONCURRENCY",
+    "DB_POOL_SIZE",
+    "DB_MAX_OVERFLOW",
+    "DB_MAX_CONNECTIONS",
+]
 
 
 # --- Cloud Run -------------------------------------------------------------------------------
@@ -32,6 +41,18 @@ CLOUD_RUN_PLACEHOLDERS = {
     "${SERVICE_ACCOUNT}": "svc@p.iam.gserviceaccount.com",
     "${PROJECT_ID}": "p",  # tracing=cloud_trace only: the project of the traces
 }
+
+
+def worker_instances(script: str) -> int | None:
+    """The worker pool's instance count in deploy.sh, if it deploys one."""
+    match = re.search(r"--instances (\d+) ", script)
+    return int(match[1]) if match else None
+
+
+def budget_of(env: dict[str, Any], prefix: str) -> dict[str, str]:
+    """The connection budget's inputs among `env`'s settings."""
+    names = {f"{prefix}{name}" for name in BUDGET} | {"WEB_CONCURRENCY"}
+    return {name: str(value) for name, value in env.items() if name in names}
 
 
 def substituted(text: str) -> str:
@@ -96,7 +117,8 @@ def test_cloud_run_service(case: Case, render_case: RenderCase) -> None:
     throttled = annotations["run.googleapis.com/cpu-throttling"]
     assert throttled == ("false" if ctx["cloud_run_cpu_always_allocated"] else "true"), explain
     if ctx["has_database"]:
-        check_connection_budget(env, prefix, max_scale)
+        instances = worker_instances(project.read("deploy/deploy.sh"))
+        check_connection_budget(env, ctx, max_scale, instances)
     else:
         assert f"{prefix}MAX_REPLICAS" not in env, explain
 
@@ -124,6 +146,11 @@ def test_cloud_run_migrates_before_deploying(case: Case, render_case: RenderCase
     assert container["image"] == service["spec"]["template"]["spec"]["containers"][0]["image"]
     assert container["command"] == ["alembic", "upgrade", "head"], explain
     assert task["maxRetries"] == 0, explain
+    # The job checks the connection budget at start-up too, with the service's numbers.
+    service_env = env_values(service["spec"]["template"]["spec"]["containers"][0])
+    job_budget = budget_of(env_values(container), ctx["env_prefix"])
+    default = {"WEB_CONCURRENCY": "1"}  # the job's own default: it runs no server
+    assert default | job_budget == budget_of(service_env, ctx["env_prefix"]), explain
     assert set(secret_refs(container)) == {
         f"{ctx['env_prefix']}SECRET_KEY",
         f"{ctx['env_prefix']}DATABASE_URL",
@@ -174,3 +201,6 @@ def test_cloud_run_worker_pool(case: Case, render_case: RenderCase) -> None:
     service_env = env_values(service["spec"]["template"]["spec"]["containers"][0])
     shared = {k: v for k, v in service_env.items() if k in tracing}
     assert shared.items() <= {k: str(v) for k, v in env.items()}.items(), project.explain(env_file)
+    # With a database, the worker checks the connection budget with the service's numbers.
+    if ctx["has_database"]:
+        assert budget_of(env, prefix) == budget_of(service_env, prefix), project.explain(env_file)

@@ -62,6 +62,8 @@ def test_compose_production(case: Case, render_case: RenderCase) -> None:
         condition = app["depends_on"]["migrate"]["condition"]
         assert condition == "service_completed_successfully", explain
         assert app["environment"][f"{prefix}MAX_REPLICAS"] == "1", explain
+        workers = "1" if ctx["has_queue"] else None
+        assert app["environment"].get(f"{prefix}MAX_WORKER_REPLICAS") == workers, explain
     if ctx["has_queue"]:
         check_compose_worker(services, ctx, explain)
     if ctx["database"] == "sqlite":
