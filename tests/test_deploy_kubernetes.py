@@ -9,6 +9,8 @@ kubernetes-validate --strict checks the output; tests/deploy_checks.py asserts t
 
 from __future__ import annotations
 
+from typing import Any
+
 import k8s_tools
 import pytest
 from deploy_checks import (
@@ -21,6 +23,25 @@ from deploy_checks import (
 )
 from matrix import Case, RenderCase, cases, context_of
 from rendering import Rendered
+
+
+def check_environment(
+    project: Rendered, ctx: dict[str, Any], manifests: str, environment: str
+) -> list[dict[str, Any]]:
+    """The manifests of one environment keep the contracts; its settings and Ingress are its own.
+    Returns the parsed documents."""
+    docs = load_all(manifests)
+    try:
+        check_api_workload(docs, ctx)
+    except AssertionError as error:
+        raise AssertionError(
+            project.explain(None, f"{environment}: {error}\n{manifests}")
+        ) from None
+    settings = one(docs, "ConfigMap")["data"]
+    assert settings[f"{ctx['env_prefix']}ENVIRONMENT"] == environment
+    assert bool(by_kind(docs, "Ingress")) == (environment == "production")
+    return docs
+
 
 # --- Kubernetes with Kustomize --------------------------------------------------------------
 
@@ -43,16 +64,7 @@ def test_kustomize_overlays(case: Case, render_case: RenderCase) -> None:
     for overlay in ("staging", "production"):
         manifests = kustomize(project, overlay)
         validate_k8s(project, manifests, f"kustomize-{overlay}")
-        docs = load_all(manifests)
-        try:
-            check_api_workload(docs, ctx)
-        except AssertionError as error:
-            raise AssertionError(
-                project.explain(None, f"{overlay}: {error}\n{manifests}")
-            ) from None
-        settings = one(docs, "ConfigMap")["data"]
-        assert settings[f"{ctx['env_prefix']}ENVIRONMENT"] == overlay
-        assert bool(by_kind(docs, "Ingress")) == (overlay == "production")
+        docs = check_environment(project, ctx, manifests, overlay)
         namespaces |= {doc["metadata"]["namespace"] for doc in docs}
         components = {doc["metadata"]["labels"].get("app.kubernetes.io/component") for doc in docs}
         # deploy.sh applies by these labels, in this order.
@@ -128,16 +140,8 @@ def test_helm_chart(case: Case, render_case: RenderCase) -> None:
         validate_k8s(project, manifests, f"helm-{environment}")
         scars = [n for n, line in enumerate(manifests.splitlines(), 1) if line and not line.strip()]
         assert not scars, project.explain(None, f"whitespace-only lines {scars}:\n{manifests}")
-        docs = load_all(manifests)
-        try:
-            check_api_workload(docs, ctx)
-        except AssertionError as error:
-            raise AssertionError(
-                project.explain(None, f"{environment}: {error}\n{manifests}")
-            ) from None
+        docs = check_environment(project, ctx, manifests, environment)
         settings = one(docs, "ConfigMap")["data"]
-        assert settings[f"{ctx['env_prefix']}ENVIRONMENT"] == environment
-        assert bool(by_kind(docs, "Ingress")) == (environment == "production")
         pod = one(docs, "Deployment", "api")["spec"]["template"]
         assert "checksum/config" in pod["metadata"]["annotations"], "config changes roll pods"
         if ctx["has_database"]:
