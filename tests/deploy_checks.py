@@ -238,6 +238,23 @@ def check_worker_workload(
     assert all(hpa["spec"]["scaleTargetRef"]["name"] != worker["metadata"]["name"] for hpa in hpas)
 
 
+# The settings the connection budget is computed from (prefixed but WEB_CONCURRENCY).
+BUDGET_SETTINGS = (
+    "MAX_REPLICAS",
+    "MAX_WORKER_REPLICAS",
+    "WORKER_CONCURRENCY",
+    "DB_POOL_SIZE",
+    "DB_MAX_OVERFLOW",
+    "DB_MAX_CONNECTIONS",
+)
+
+
+def budget_of(env: dict[str, Any], prefix: str) -> dict[str, str]:
+    """The connection budget's inputs among `env`'s settings."""
+    names = {f"{prefix}{name}" for name in BUDGET_SETTINGS} | {"WEB_CONCURRENCY"}
+    return {name: str(value) for name, value in env.items() if name in names}
+
+
 def check_connection_budget(
     settings: dict[str, str], ctx: dict[str, Any], max_replicas: int, worker_replicas: int | None
 ) -> None:
@@ -248,10 +265,9 @@ def check_connection_budget(
     per_worker = int(settings[f"{prefix}DB_POOL_SIZE"]) + int(settings[f"{prefix}DB_MAX_OVERFLOW"])
     needed = max_replicas * int(settings["WEB_CONCURRENCY"]) * per_worker
     if ctx["has_queue"]:
+        assert worker_replicas is not None
         assert int(settings[f"{prefix}MAX_WORKER_REPLICAS"]) == worker_replicas
-        needed += int(settings[f"{prefix}MAX_WORKER_REPLICAS"]) * int(
-            settings[f"{prefix}WORKER_CONCURRENCY"]
-        )
+        needed += worker_replicas * int(settings[f"{prefix}WORKER_CONCURRENCY"])
     else:
         assert f"{prefix}MAX_WORKER_REPLICAS" not in settings
     available = int(settings[f"{prefix}DB_MAX_CONNECTIONS"]) - DEFAULT_CONNECTION_HEADROOM

@@ -16,8 +16,6 @@ from rendering import Rendered
 PINNED_ACTION = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 
 
-# --- CI/CD -----------------------------------------------------------------------------------
-
 DB_SERVICE_IMAGES = {"postgresql": "postgres:17", "mysql": "mariadb:11"}
 BROKER_SERVICE_IMAGES = {"redis": "redis:7", "rabbitmq": "rabbitmq:4"}
 

@@ -7,13 +7,13 @@ placeholder substitution, plus the Cloud Run rules the schema cannot see.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import pytest
 import yaml
 from deploy_checks import (
     KNATIVE_SCHEMA,
     SECRET_NAME,
+    budget_of,
     check_connection_budget,
     env_values,
     secret_refs,
@@ -23,18 +23,6 @@ from matrix import Case, RenderCase, cases, context_of
 from rendering import BIN
 
 CLOUD_RUN_SHUTDOWN_SECONDS = 10  # Cloud Run's SIGTERM-to-SIGKILL budget
-BUDGET = [
-    "MAX_REPLICAS",
-    "MAX_WORKER_REPLICAS",
-    "WORKER_CONCURRENCY",
-    "DB_POOL_SIZE",
-    "DB_MAX_OVERFLOW",
-    "DB_MAX_CONNECTIONS",
-]
-
-
-# --- Cloud Run -------------------------------------------------------------------------------
-
 CLOUD_RUN_PLACEHOLDERS = {
     "${IMAGE}": "europe-docker.pkg.dev/p/r/svc:0123abc",
     "${ENVIRONMENT}": "staging",
@@ -47,12 +35,6 @@ def worker_instances(script: str) -> int | None:
     """The worker pool's instance count in deploy.sh, if it deploys one."""
     match = re.search(r"--instances (\d+) ", script)
     return int(match[1]) if match else None
-
-
-def budget_of(env: dict[str, Any], prefix: str) -> dict[str, str]:
-    """The connection budget's inputs among `env`'s settings."""
-    names = {f"{prefix}{name}" for name in BUDGET} | {"WEB_CONCURRENCY"}
-    return {name: str(value) for name, value in env.items() if name in names}
 
 
 def substituted(text: str) -> str:

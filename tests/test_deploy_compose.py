@@ -18,9 +18,6 @@ from matrix import Case, RenderCase, cases, context_of
 COMPOSE_PROD = "deploy/compose/compose.prod.yaml"
 
 
-# --- Compose on a single host ----------------------------------------------------------------
-
-
 @pytest.mark.parametrize("case", cases(deploy_target="compose"))
 def test_compose_production(case: Case, render_case: RenderCase) -> None:
     project = render_case(case)
