@@ -1,0 +1,207 @@
+"""Drill harness: a rendered service started the way its deploy files start it, against the real
+services on this machine.
+
+`prepare()` renders answers, installs the project (`uv lock`, `uv sync --locked`), creates an empty
+database on the real server (PostgreSQL 5432, MariaDB 3306, or an SQLite file) and migrates it.
+`DrillService.start()` then runs the image's `CMD` (read from the rendered Dockerfile) with the
+production environment of the chosen deploy target (read from the rendered deploy files: the
+Kustomize production overlay, the Helm chart with values-production.yaml, the Cloud Run service
+or the compose production file), a real secret, the local database and broker, and a free
+loopback port. What a drill overrides it says, and the figures it prints show.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import httpx
+import k8s_tools
+import yaml
+from deploy_checks import env_values, load_all, one
+from process import Server, Servers, free_port
+from rendering import Rendered, render
+
+SERVER_URLS = {
+    "postgresql": "postgresql+asyncpg://postgres@127.0.0.1:5432/{name}",
+    "mysql": "mysql+asyncmy://root@127.0.0.1:3306/{name}",
+    "sqlite": "sqlite+aiosqlite:///{name}",
+}
+BROKER_URLS = {
+    "redis": "redis://127.0.0.1:6379/0",
+    "rabbitmq": "amqp://guest:guest@127.0.0.1:5672//",
+}
+READY_WITHIN_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class DrillCase:
+    """A representative render: an id for the output and the answers that differ from defaults."""
+
+    id: str
+    answers: dict[str, Any]
+
+
+def admin_sql(database: str, statement: str) -> None:
+    """Run SQL as the server's administrator (the machine's psql and mariadb clients)."""
+    if database == "postgresql":
+        argv = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-c"]
+    else:
+        argv = ["mariadb", "-h", "127.0.0.1", "-u", "root", "-e"]
+    subprocess.run([*argv, statement], check=True, capture_output=True, text=True)
+
+
+def create_database(database: str, name: str, tmp: Path) -> str:
+    """An empty database called `name` on the real server; returns its URL."""
+    if database == "sqlite":
+        return SERVER_URLS[database].format(name=tmp / f"{name}.db")
+    if database == "postgresql":
+        admin_sql(database, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin_sql(database, f'CREATE DATABASE "{name}"')
+    else:
+        admin_sql(database, f"DROP DATABASE IF EXISTS `{name}`")
+        admin_sql(database, f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    return SERVER_URLS[database].format(name=name)
+
+
+def image_command(project: Rendered) -> list[str]:
+    """The Dockerfile's exec-form `CMD` (the last one), its program taken from the project's
+    virtual environment as the image's PATH does."""
+    commands = re.findall(r"^CMD (\[.*\])\s*$", project.read("Dockerfile"), re.MULTILINE)
+    assert commands, project.explain("Dockerfile", "no exec-form CMD")
+    argv: list[str] = json.loads(commands[-1])
+    return [str(project.path / ".venv" / "bin" / argv[0]), *argv[1:]]
+
+
+def _config_map(manifests: str) -> dict[str, str]:
+    data: dict[str, str] = one(load_all(manifests), "ConfigMap")["data"]
+    return data
+
+
+def production_env(project: Rendered) -> dict[str, str]:
+    """The non-secret environment the deploy target gives the API in production."""
+    target = project.answers["deploy_target"]
+    if target == "kubernetes" and project.answers["k8s_packaging"] == "kustomize":
+        overlay = "deploy/k8s/overlays/production"
+        return _config_map(project.run(k8s_tools.kubectl(), "kustomize", overlay).stdout)
+    if target == "kubernetes":
+        chart = project.run(
+            k8s_tools.helm(), "template", "svc", "deploy/helm",
+            "-f", "deploy/helm/values-production.yaml",
+        ).stdout  # fmt: skip
+        return _config_map(chart)
+    if target == "cloud_run":
+        service = yaml.safe_load(project.read("deploy/cloudrun/service.yaml"))
+        return env_values(service["spec"]["template"]["spec"]["containers"][0])
+    compose = yaml.safe_load(project.read("deploy/compose/compose.prod.yaml"))
+    environment = compose["services"]["app"].get("environment", {})
+    if isinstance(environment, list):
+        environment = dict(item.split("=", 1) for item in environment)
+    return {name: str(value) for name, value in environment.items() if value is not None}
+
+
+@dataclass
+class DrillService:
+    """A rendered, installed and migrated service, ready to be started as production runs it."""
+
+    case: DrillCase
+    rendered: Rendered
+    database_url: str | None
+    broker_url: str | None
+
+    @property
+    def package(self) -> str:
+        return str(self.rendered.answers["package_name"])
+
+    @property
+    def prefix(self) -> str:
+        return self.package.upper() + "_"
+
+    @property
+    def api_path(self) -> str:
+        """An API endpoint that does real work: the items list when there is one."""
+        version = "/v1" if self.rendered.answers["api_versioning"] != "header" else ""
+        has_items = self.database_url and self.rendered.answers.get("example_api", True)
+        return f"{version}/items?limit=20" if has_items else f"{version}/about"
+
+    @cached_property
+    def deploy_env(self) -> dict[str, str]:
+        return production_env(self.rendered)
+
+    def base_env(self) -> dict[str, str]:
+        """The secrets and local dependencies, without the deploy target's settings."""
+        env = {
+            f"{self.prefix}ENVIRONMENT": "production",
+            f"{self.prefix}SECRET_KEY": secrets.token_urlsafe(48),
+            # Spans go nowhere: there is no collector here, and drills measure the service.
+            f"{self.prefix}OTLP_TRACES_ENDPOINT": "",
+            "PYTHONUNBUFFERED": "1",
+        }
+        if self.database_url:
+            env[f"{self.prefix}DATABASE_URL"] = self.database_url
+        if self.broker_url:
+            env[f"{self.prefix}BROKER_URL"] = self.broker_url
+        return env
+
+    def migrate(self) -> None:
+        self.rendered.uv(
+            "run", "--locked", "alembic", "upgrade", "heads", env=self.base_env(),
+            about="alembic.ini",
+        )  # fmt: skip
+
+    def start(self, servers: Servers, overrides: Mapping[str, str] | None = None) -> Server:
+        """Start the image's command with the target's production settings; wait until ready."""
+        port = free_port()
+        env = {
+            **self.rendered.uv_env(),
+            **self.deploy_env,
+            **self.base_env(),
+            f"{self.prefix}HOST": "127.0.0.1",
+            f"{self.prefix}PORT": str(port),
+            **(overrides or {}),
+        }
+        server = servers.start(
+            image_command(self.rendered), cwd=self.rendered.path, env=env, port=port
+        )
+        server.wait_ready("/readyz", timeout=READY_WITHIN_SECONDS)
+        return server
+
+    def setting(self, name: str, default: str) -> str:
+        """A setting as the deploy target gives it (WEB_CONCURRENCY has no prefix)."""
+        env = self.deploy_env
+        return env.get(name, env.get(self.prefix + name, default))
+
+    def seed(self, server: Server, count: int = 25) -> None:
+        """Create `count` items through the API, so that list pages do real work."""
+        if not self.api_path.split("?")[0].endswith("/items"):
+            return
+        url = server.url + self.api_path.split("?")[0]
+        with httpx.Client(timeout=10) as client:
+            for number in range(count):
+                response = client.post(url, json={"name": f"drill {number}", "price_cents": number})
+                assert response.status_code in {200, 201}, f"seeding: {response.text}"
+
+
+def prepare(case: DrillCase, tmp: Path) -> DrillService:
+    """Render, install, create the database and migrate: a service ready to start."""
+    rendered = render(tmp / "svc", {"project_name": f"Drill {case.id}", **case.answers})
+    rendered.install()
+    database = str(rendered.answers.get("database", "none"))
+    database_url = None
+    if database != "none":
+        name = f"drill_{rendered.answers['package_name']}_{secrets.token_hex(3)}"
+        database_url = create_database(database, name, tmp)
+    queue = rendered.answers.get("queue", "none")
+    broker = "redis" if queue == "arq" else rendered.answers.get("broker")
+    broker_url = BROKER_URLS[str(broker)] if queue != "none" else None
+    service = DrillService(case, rendered, database_url, broker_url)
+    if database_url:
+        service.migrate()
+    return service
