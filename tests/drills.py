@@ -156,10 +156,9 @@ class DrillService:
             about="alembic.ini",
         )  # fmt: skip
 
-    def start(self, servers: Servers, overrides: Mapping[str, str] | None = None) -> Server:
-        """Start the image's command with the target's production settings; wait until ready."""
-        port = free_port()
-        env = {
+    def env(self, port: int, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The target's production settings, the secrets and local dependencies, a port."""
+        return {
             **self.rendered.uv_env(),
             **self.deploy_env,
             **self.base_env(),
@@ -167,11 +166,20 @@ class DrillService:
             f"{self.prefix}PORT": str(port),
             **(overrides or {}),
         }
-        server = servers.start(
-            image_command(self.rendered), cwd=self.rendered.path, env=env, port=port
-        )
+
+    def start(self, servers: Servers, overrides: Mapping[str, str] | None = None) -> Server:
+        """Start the image's command with the target's production settings; wait until ready."""
+        port = free_port()
+        command, env = image_command(self.rendered), self.env(port, overrides)
+        server = servers.start(command, cwd=self.rendered.path, env=env, port=port)
         server.wait_ready("/readyz", timeout=READY_WITHIN_SECONDS)
         return server
+
+    def start_worker(self, servers: Servers) -> Server:
+        """Start a queue worker as the deploy files do (same image and settings)."""
+        port = free_port()  # the worker listens on nothing; the port only names its log files
+        command = worker_command(self.rendered)
+        return servers.start(command, cwd=self.rendered.path, env=self.env(port), port=port)
 
     def setting(self, name: str, default: str) -> str:
         """A setting as the deploy target gives it (WEB_CONCURRENCY has no prefix)."""
@@ -183,9 +191,11 @@ class DrillService:
         if not self.api_path.split("?")[0].endswith("/items"):
             return
         url = server.url + self.api_path.split("?")[0]
+        batch = secrets.token_hex(3)  # names are unique: each drill seeds its own
         with httpx.Client(timeout=10) as client:
             for number in range(count):
-                response = client.post(url, json={"name": f"drill {number}", "price_cents": number})
+                item = {"name": f"drill {batch} {number}", "price_cents": number}
+                response = client.post(url, json=item)
                 assert response.status_code in {200, 201}, f"seeding: {response.text}"
 
 
@@ -205,3 +215,9 @@ def prepare(case: DrillCase, tmp: Path) -> DrillService:
     if database_url:
         service.migrate()
     return service
+
+
+def worker_command(project: Rendered) -> list[str]:
+    """The queue worker's command on every target: the image's Python, `-m <package>.worker`."""
+    package = project.answers["package_name"]
+    return [str(project.path / ".venv" / "bin" / "python"), "-m", f"{package}.worker"]

@@ -210,6 +210,8 @@ async def load(
     run = _Run(
         host, port, request, result, requests, began + seconds, stop or asyncio.Event(), timeout
     )
-    await asyncio.gather(*(run.client() for _ in range(concurrency)))
-    result.seconds = time.monotonic() - began
+    try:
+        await asyncio.gather(*(run.client() for _ in range(concurrency)))
+    finally:  # also when the drill cancels the run
+        result.seconds = time.monotonic() - began
     return result

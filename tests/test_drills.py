@@ -22,7 +22,9 @@ import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from drills import DrillCase, DrillService, prepare
 from loadgen import LoadResult, load
@@ -170,3 +172,61 @@ def test_sigterm_under_load_answers_every_accepted_request(
     assert result.server_errors == 0, server.describe()
     assert exited < min(graceful, SHORT_WORK_EXIT_SECONDS), server.describe()
     assert refused_after, "the port still accepts connections after the process exited"
+
+
+PUBLICATIONS = 40
+
+
+def events(server: Server, name: str) -> list[dict[str, Any]]:
+    return [record for record in server.json_lines() if record.get("event") == name]
+
+
+@pytest.mark.parametrize(
+    "service", [case for case in CASES if "queue" in case.answers], indirect=True,
+    ids=lambda case: case.id,
+)  # fmt: skip
+def test_worker_sigterm_with_a_backlog_loses_no_job(
+    service: DrillService, servers: Servers
+) -> None:
+    """40 jobs enqueued through the API; SIGTERM to the worker while it runs them; a new worker
+    finishes the rest: every job done, none lost."""
+    api = service.start(servers)
+    base = api.url + service.api_path.split("?")[0]
+    with httpx.Client(timeout=10) as client:
+        ids = []
+        for number in range(PUBLICATIONS):
+            name = f"job {number} {api.port}"  # unique in the module's database
+            item = client.post(base, json={"name": name, "price_cents": number})
+            assert item.status_code == 201, item.text
+            ids.append(item.json()["id"])
+        for item_id in ids:
+            queued = client.post(f"{base}/{item_id}/publication", json={"version": 1})
+            assert queued.status_code == 202, queued.text
+
+        first = service.start_worker(servers)
+        first.wait_until(lambda: len(events(first, "job_succeeded")) >= 5, timeout=60,
+                         about="the first worker to finish five jobs")  # fmt: skip
+        signalled = first.signal(signal.SIGTERM)
+        grace = int(service.setting("WORKER_SHUTDOWN_TIMEOUT_SECONDS", "25"))
+        code = first.wait_exit(timeout=grace + 10)
+        exited = time.monotonic() - signalled
+        second = service.start_worker(servers)
+
+        def status(item_id: int) -> str:
+            response = client.get(f"{base}/{item_id}/publication")
+            return str(response.json().get("status")) if response.status_code == 200 else "none"
+
+        def all_published() -> bool:
+            return all(status(item_id) == "published" for item_id in ids)
+
+        took = second.wait_until(all_published, timeout=90, about="every job to be done")
+    by_first, by_second = len(events(first, "job_succeeded")), len(events(second, "job_succeeded"))
+    print(
+        f"[{service.case.id}] worker SIGTERM with {PUBLICATIONS} jobs queued: exit {code} after "
+        f"{exited:.2f} s (grace {grace} s); {by_first} done by the first worker, {by_second} by "
+        f"the second within {took:.1f} s; all published"
+    )
+    assert code == 0, first.describe()
+    # The jobs take milliseconds: the worker must not sit out its whole grace period.
+    assert exited < min(grace, SHORT_WORK_EXIT_SECONDS), first.describe()
+    assert by_first + by_second >= PUBLICATIONS, (first.describe(), second.describe())
