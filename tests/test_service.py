@@ -520,7 +520,7 @@ def test_sigterm_under_load_answers_every_accepted_request(
     server, _ = boot(project, servers)
     path, headers = about_path(project)
     drill, exited = asyncio.run(_sigterm_under_load(server, path, headers))
-    code = server.wait_exit(timeout=1)
+    code = server.process.poll()  # None: still running after EXIT_WITHIN_SECONDS
     # The app's access log names every request it took: none of those may go unanswered.
     taken = {r.get("request_id") for r in server.json_lines() if r.get("logger") == "access"}
     drill.lost += [request_id for request_id in drill.not_accepted if request_id in taken]
@@ -532,6 +532,6 @@ def test_sigterm_under_load_answers_every_accepted_request(
     assert drill.cut == 0, drill.figures()
     assert not drill.errors, drill.figures()
     assert drill.answered_before > 0, drill.figures()
-    assert code == 0, f"exit code {code}\n{server.describe()}"
+    assert code == 0, f"exit code {code} after {exited:.2f} s\n{server.describe()}"
     # The requests take milliseconds: the process must not sit out its graceful timeout.
     assert exited < GRACEFUL_SECONDS / 2, f"exit after {exited:.2f} s\n{server.describe()}"
