@@ -19,6 +19,18 @@ IMAGE_UID = 10001
 PROBES = {"startupProbe": "/startupz", "livenessProbe": "/livez", "readinessProbe": "/readyz"}
 SECRET_NAME = re.compile(r"SECRET|PASSWORD|TOKEN|DATABASE_URL|CREDENTIAL|PRIVATE", re.IGNORECASE)
 DEFAULT_CONNECTION_HEADROOM = 10  # core/settings.py: db_connection_headroom
+# core/settings.py: the defaults a deploy file may leave out, and what a shutdown keeps.
+DEFAULT_SHUTDOWN_DRAIN_SECONDS = 1.0
+SHUTDOWN_CLOSE_SECONDS = 2
+# Seconds between the process's own shutdown budget and SIGKILL: the runtime's signal delivery,
+# a slow exit. Gunicorn's graceful_timeout is the budget itself.
+SHUTDOWN_MARGIN_SECONDS = 2
+# A busy event loop answers late, not never: each liveness try waits this long, and the
+# container is restarted only after this long without an answer.
+LIVENESS_MIN_TIMEOUT_SECONDS = 5
+LIVENESS_MIN_WINDOW_SECONDS = 30
+# Never through a public Ingress: the probes, /metrics and the API document.
+PRIVATE_PATHS = ("/livez", "/readyz", "/startupz", "/metrics", "/docs", "/openapi.json")
 
 
 def load_all(text: str) -> list[dict[str, Any]]:
@@ -107,12 +119,12 @@ def check_api_workload(docs: list[dict[str, Any]], ctx: dict[str, Any]) -> None:
     for probe, path in PROBES.items():
         assert container[probe]["httpGet"] == {"path": path, "port": "http"}, probe
     assert container["readinessProbe"]["timeoutSeconds"] >= 2
+    check_liveness(container["livenessProbe"])
 
     # Shutdown: preStop sleep, then the graceful shutdown, inside the grace period.
     pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
-    graceful = int(settings[f"{prefix}GRACEFUL_SHUTDOWN_SECONDS"])
     assert pre_stop > 0
-    assert pod["terminationGracePeriodSeconds"] >= pre_stop + graceful
+    check_shutdown_budget(settings, prefix, pod["terminationGracePeriodSeconds"], pre_stop)
     strategy = deployment["spec"]["strategy"]
     assert strategy["type"] == "RollingUpdate"
     assert strategy["rollingUpdate"]["maxUnavailable"] == 0
@@ -126,6 +138,49 @@ def check_api_workload(docs: list[dict[str, Any]], ctx: dict[str, Any]) -> None:
     check_scaling(docs, ctx, deployment, settings)
     check_migration_job(docs, ctx, deployment, wanted)
     check_worker_workload(docs, ctx, deployment, wanted)
+
+
+def check_liveness(probe: dict[str, Any]) -> None:
+    """Liveness restarts a dead process, not a busy one: each try waits, and several fail first."""
+    timeout = probe.get("timeoutSeconds", 1)
+    window = probe.get("periodSeconds", 10) * probe.get("failureThreshold", 3)
+    assert timeout >= LIVENESS_MIN_TIMEOUT_SECONDS, f"liveness timeoutSeconds {timeout}"
+    assert window >= LIVENESS_MIN_WINDOW_SECONDS, f"liveness gives up after {window} s"
+    assert probe["httpGet"]["path"] == "/livez", probe
+
+
+def check_shutdown_budget(
+    settings: dict[str, Any], prefix: str, grace_seconds: float, pre_stop: float = 0
+) -> None:
+    """preStop + the process's shutdown budget + a margin fit in the platform's grace period, and
+    the budget leaves time for in-flight requests after the drain (settings' own check)."""
+    graceful = int(settings[f"{prefix}GRACEFUL_SHUTDOWN_SECONDS"])
+    drain = float(settings.get(f"{prefix}SHUTDOWN_DRAIN_SECONDS", DEFAULT_SHUTDOWN_DRAIN_SECONDS))
+    assert graceful - drain - SHUTDOWN_CLOSE_SECONDS >= 1, (graceful, drain)
+    needed = pre_stop + graceful + SHUTDOWN_MARGIN_SECONDS
+    assert grace_seconds >= needed, (
+        f"grace period {grace_seconds} s < preStop {pre_stop} s + GRACEFUL_SHUTDOWN_SECONDS"
+        f" {graceful} s + {SHUTDOWN_MARGIN_SECONDS} s"
+    )
+    # One worker per container: uvicorn then never recycles (MAX_REQUESTS would end it).
+    assert str(settings.get("WEB_CONCURRENCY")) == "1", settings.get("WEB_CONCURRENCY")
+
+
+def check_public_paths(paths: list[str]) -> None:
+    """A public Ingress routes API prefixes only: none reaches a probe, /metrics or the docs."""
+    assert paths, "an Ingress without paths"
+    for private in PRIVATE_PATHS:
+        reached = [p for p in paths if p in {"/", private} or private.startswith(p + "/")]
+        assert not reached, f"{private} is public through {reached}"
+
+
+def ingress_paths(ingress: dict[str, Any]) -> list[str]:
+    return [
+        path["path"]
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+        if path.get("pathType", "Prefix") in {"Prefix", "ImplementationSpecific", "Exact"}
+    ]
 
 
 def check_scaling(

@@ -15,6 +15,8 @@ from deploy_checks import (
     SECRET_NAME,
     budget_of,
     check_connection_budget,
+    check_liveness,
+    check_shutdown_budget,
     env_values,
     secret_refs,
     secret_settings,
@@ -76,9 +78,10 @@ def test_cloud_run_service(case: Case, render_case: RenderCase) -> None:
     assert str(port["containerPort"]) == env[f"{prefix}PORT"] == "8000", explain
     assert spec["containerConcurrency"] > 0, explain
 
-    # Probes: startup on /readyz (no readiness probe on Cloud Run), liveness on /livez.
-    assert container["startupProbe"]["httpGet"]["path"] == "/readyz", explain
-    assert container["livenessProbe"]["httpGet"]["path"] == "/livez", explain
+    # Probes: startup on /startupz (no dependency: an instance starting during an outage starts),
+    # liveness on /livez with room for a busy event loop.
+    assert container["startupProbe"]["httpGet"]["path"] == "/startupz", explain
+    check_liveness(container["livenessProbe"])
     assert "readinessProbe" not in container, explain
     for probe in ("startupProbe", "livenessProbe"):
         settings = container[probe]
@@ -90,8 +93,8 @@ def test_cloud_run_service(case: Case, render_case: RenderCase) -> None:
     assert {"cpu", "memory"} <= set(limits), explain
     assert int(env["WEB_CONCURRENCY"]) == int(float(limits["cpu"])), explain
 
-    # Shutdown within Cloud Run's 10 s.
-    assert int(env[f"{prefix}GRACEFUL_SHUTDOWN_SECONDS"]) < CLOUD_RUN_SHUTDOWN_SECONDS - 1, explain
+    # Shutdown within Cloud Run's 10 s (gunicorn's graceful_timeout is the same budget).
+    check_shutdown_budget(env, prefix, CLOUD_RUN_SHUTDOWN_SECONDS)
 
     # Scaling and billing settings.
     assert int(annotations["autoscaling.knative.dev/minScale"]) >= 0, explain

@@ -12,6 +12,7 @@ import yaml
 from deploy_checks import (
     IMAGE_UID,
     SECRET_NAME,
+    check_shutdown_budget,
 )
 from matrix import Case, RenderCase, cases, context_of
 
@@ -51,7 +52,7 @@ def test_compose_production(case: Case, render_case: RenderCase) -> None:
     assert app["restart"] == "unless-stopped", explain
     assert app["healthcheck"]["test"][-1] == "/readyz", explain
     grace = int(app["stop_grace_period"].rstrip("s"))
-    assert grace > int(app["environment"][f"{prefix}GRACEFUL_SHUTDOWN_SECONDS"]), explain
+    check_shutdown_budget(app["environment"], prefix, grace)
     if ctx["has_database"]:
         migrate = services["migrate"]
         assert migrate["command"] == ["alembic", "upgrade", "head"], explain

@@ -16,7 +16,9 @@ import pytest
 from deploy_checks import (
     by_kind,
     check_api_workload,
+    check_public_paths,
     env_values,
+    ingress_paths,
     load_all,
     one,
     validate_k8s,
@@ -40,6 +42,8 @@ def check_environment(
     settings = one(docs, "ConfigMap")["data"]
     assert settings[f"{ctx['env_prefix']}ENVIRONMENT"] == environment
     assert bool(by_kind(docs, "Ingress")) == (environment == "production")
+    for ingress in by_kind(docs, "Ingress"):
+        check_public_paths(ingress_paths(ingress))
     return docs
 
 
@@ -161,7 +165,9 @@ def test_helm_values_switches(case: Case, render_case: RenderCase) -> None:
     project = render_case(case)
     ctx = context_of(case)
     override = project.path.parent / f"{project.path.name}-no-hpa.yaml"
-    override.write_text("autoscaling:\n  enabled: false\nreplicaCount: 3\n")
+    override.write_text(
+        "autoscaling:\n  enabled: false\nreplicaCount: 3\ningress:\n  enabled: true\n"
+    )
     result = project.run(
         k8s_tools.helm(),
         "template",
@@ -174,6 +180,8 @@ def test_helm_values_switches(case: Case, render_case: RenderCase) -> None:
     docs = load_all(result.stdout)
     assert not by_kind(docs, "HorizontalPodAutoscaler")
     assert one(docs, "Deployment", "api")["spec"]["replicas"] == 3
+    # The chart's Ingress, once enabled, routes the public API's prefixes only.
+    check_public_paths(ingress_paths(one(docs, "Ingress")))
     if ctx["has_database"]:
         assert one(docs, "ConfigMap")["data"][f"{ctx['env_prefix']}MAX_REPLICAS"] == "3"
 

@@ -15,6 +15,7 @@ Timings (render, install, boot to ready, shutdown) are printed: run with `-s` or
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 import secrets
@@ -24,7 +25,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -174,9 +175,9 @@ def servers(tmp_path: Path) -> Iterator[Servers]:
         yield running
 
 
-def server_env(project: Project, port: int) -> dict[str, str]:
+def server_env(project: Project, port: int, **overrides: str) -> dict[str, str]:
     prefix = project.env_prefix
-    return {
+    env = {
         **project.rendered.uv_env(),
         f"{prefix}PORT": str(port),
         f"{prefix}HOST": "127.0.0.1",
@@ -187,20 +188,26 @@ def server_env(project: Project, port: int) -> dict[str, str]:
         "WEB_CONCURRENCY": str(project.case.web_concurrency),
         "PYTHONUNBUFFERED": "1",
     }
+    return env | {
+        name if name == "WEB_CONCURRENCY" else prefix + name: v for name, v in overrides.items()
+    }
 
 
-def boot(project: Project, servers: Servers) -> tuple[Server, float]:
-    """Start the service the way its Dockerfile does; return it and its boot-to-ready time."""
+def boot(project: Project, servers: Servers, **env: str) -> tuple[Server, float]:
+    """Start the service the way its Dockerfile does; return it and its boot-to-ready time.
+
+    `env`: settings to override, named without the prefix (WEB_CONCURRENCY as it is).
+    """
     port = free_port()
     if project.case.server == "gunicorn":
         command = ["run", "--locked", "gunicorn", "--config", "gunicorn.conf.py"]
     else:
         command = ["run", "--locked", "python", "-m", project.package]
-    env = server_env(project, port)
+    env = server_env(project, port, **env)
     server = servers.start([BIN / "uv", *command], cwd=project.path, env=env, port=port)
     ready = server.wait_ready("/readyz", timeout=READY_WITHIN_SECONDS)
     # /readyz answers as soon as one worker is up; the tests below need every worker started.
-    workers = project.case.web_concurrency
+    workers = int(env["WEB_CONCURRENCY"])
     server.wait_until(
         lambda: len(startup_records(server)) >= workers,
         timeout=READY_WITHIN_SECONDS - ready,
@@ -349,3 +356,182 @@ def test_sigterm_drains_in_flight_requests_and_exits_0(
     shutdowns = [r for r in server.json_lines() if r.get("event") == "shutdown"]
     assert len(shutdowns) == project.case.web_concurrency, server.describe()
     assert "Traceback" not in server.stderr(), server.describe()
+
+
+# --- d: production load: request limits and SIGTERM under load ---------------------------------
+
+MAX_REQUESTS = 50
+ABOUT_PATH = "/v1/about"  # cheap, logged by the access log (probes are not), every strategy
+
+
+def about_path(project: Project) -> tuple[str, dict[str, str]]:
+    """A cheap endpoint of version 1 and the headers that select it under each strategy."""
+    if project.case.api_versioning == "header":
+        return "/about", {"API-Version": "1"}
+    return ABOUT_PATH, {}
+
+
+def test_max_requests_never_ends_a_single_worker(project: Project, servers: Servers) -> None:
+    """With one worker (every deploy target's default) uvicorn's limit_max_requests would end the
+    process, with no supervisor to start another; gunicorn recycles its worker instead."""
+    server, _ = boot(
+        project,
+        servers,
+        WEB_CONCURRENCY="1",
+        MAX_REQUESTS=str(MAX_REQUESTS),
+        MAX_REQUESTS_JITTER="0",
+    )
+    path, headers = about_path(project)
+    total = 3 * MAX_REQUESTS
+    statuses: dict[int | str, int] = {}
+    with httpx.Client(base_url=server.url, timeout=5.0, headers=headers) as client:
+        for _ in range(total):
+            try:
+                status: int | str = client.get(path).status_code
+            except httpx.TransportError as exc:
+                status = type(exc).__name__
+            statuses[status] = statuses.get(status, 0) + 1
+    print(f"[{project.case.id}] {total} requests, MAX_REQUESTS={MAX_REQUESTS}: {statuses}")
+    alive = server.process.poll() is None
+    assert statuses == {200: total}, f"{statuses}\n{server.describe()}"
+    assert alive, f"the server exited after {MAX_REQUESTS} requests\n{server.describe()}"
+    server.stop(timeout=EXIT_WITHIN_SECONDS)
+
+
+DRILL_CLIENTS = 30
+DRILL_LOAD_SECONDS = 2.0
+DRILL_REQUEST_TIMEOUT = GRACEFUL_SECONDS + 5
+
+
+@dataclass
+class Drill:
+    """What keep-alive clients saw around SIGTERM.
+
+    The rule (RFC 9112 section 9.6 and 9.3.1): a server may close an idle persistent
+    connection, and a request that meets such a close was never accepted, so a client may retry
+    it (on a new connection: refused or answered). A busy one it ends by answering with
+    `Connection: close`. The clients here send their next request as soon as they read a
+    response, so no connection is idle for more than a moment:
+
+    - lost: sent on a reused connection, which closed without a response (the server closed a
+      connection a request was already on), or the server's log shows the app took it;
+    - cut: a response that began and did not end: always a failure;
+    - not accepted: refused, or reset before any byte on a fresh connection (the kernel's
+      backlog when the listener closes): retryable, counted.
+    """
+
+    answered_before: int = 0
+    answered_after: int = 0
+    closing: int = 0  # answers with Connection: close
+    lost: list[str] = field(default_factory=list)
+    cut: int = 0
+    not_accepted: list[str] = field(default_factory=list)
+    refused: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+
+    def figures(self) -> str:
+        return (
+            f"answered {self.answered_before} before and {self.answered_after} after SIGTERM"
+            f" ({self.closing} with Connection: close), lost {len(self.lost)}, cut {self.cut},"
+            f" not accepted {len(self.not_accepted)} (+ {self.refused} refused), other"
+            f" {self.errors}"
+        )
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, str]]:
+    head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+    fields = (line.partition(":") for line in head[1:] if line)
+    headers = {name.strip().lower(): value.strip() for name, _, value in fields}
+    await reader.readexactly(int(headers.get("content-length", "0")))
+    return int(head[0].split()[1]), headers
+
+
+async def _drill_client(
+    server: Server, path: str, headers: dict[str, str], drill: Drill, signalled: asyncio.Event
+) -> None:
+    extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    writer: asyncio.StreamWriter | None = None
+    while True:
+        if writer is None:
+            try:
+                reader, writer = await asyncio.open_connection(server.host, server.port)
+            except OSError:
+                drill.refused += 1  # the listener is closed
+                return
+            fresh = True
+        request_id = f"drill-{uuid.uuid4().hex}"
+        after = signalled.is_set()
+        request = f"GET {path} HTTP/1.1\r\nHost: drill\r\nX-Request-ID: {request_id}\r\n{extra}\r\n"
+        try:
+            writer.write(request.encode())
+            await writer.drain()
+            status, answer = await asyncio.wait_for(_read_response(reader), DRILL_REQUEST_TIMEOUT)
+        except (asyncio.IncompleteReadError, ConnectionError) as exc:
+            partial = isinstance(exc, asyncio.IncompleteReadError) and exc.partial
+            if partial:
+                drill.cut += 1
+            elif fresh:
+                drill.not_accepted.append(request_id)
+            else:
+                drill.lost.append(request_id)
+            writer.close()
+            writer = None
+            continue
+        fresh = False
+        if status != 200:
+            drill.errors[str(status)] = drill.errors.get(str(status), 0) + 1
+        elif after:
+            drill.answered_after += 1
+        else:
+            drill.answered_before += 1
+        if answer.get("connection", "").lower() == "close":
+            drill.closing += 1
+            writer.close()
+            writer = None
+
+
+async def _sigterm_under_load(
+    server: Server, path: str, headers: dict[str, str]
+) -> tuple[Drill, float]:
+    drill, signalled = Drill(), asyncio.Event()
+    clients = [
+        asyncio.create_task(_drill_client(server, path, headers, drill, signalled))
+        for _ in range(DRILL_CLIENTS)
+    ]
+    await asyncio.sleep(DRILL_LOAD_SECONDS)
+    signalled.set()
+    sent = server.signal(signal.SIGTERM)
+    while server.process.poll() is None and time.monotonic() - sent < EXIT_WITHIN_SECONDS:
+        await asyncio.sleep(0.05)
+    exited = time.monotonic() - sent
+    done, pending = await asyncio.wait(clients, timeout=DRILL_REQUEST_TIMEOUT)
+    for task in pending:
+        task.cancel()
+    for task in done:
+        if task.exception() is not None:
+            name = type(task.exception()).__name__
+            drill.errors[name] = drill.errors.get(name, 0) + 1
+    return drill, exited
+
+
+def test_sigterm_under_load_answers_every_accepted_request(
+    project: Project, servers: Servers
+) -> None:
+    server, _ = boot(project, servers)
+    path, headers = about_path(project)
+    drill, exited = asyncio.run(_sigterm_under_load(server, path, headers))
+    code = server.process.poll()  # None: still running after EXIT_WITHIN_SECONDS
+    # The app's access log names every request it took: none of those may go unanswered.
+    taken = {r.get("request_id") for r in server.json_lines() if r.get("logger") == "access"}
+    drill.lost += [request_id for request_id in drill.not_accepted if request_id in taken]
+    print(
+        f"[{project.case.id}] SIGTERM under load, {DRILL_CLIENTS} keep-alive clients:"
+        f" {drill.figures()}; exit {code} after {exited:.2f} s"
+    )
+    assert not drill.lost, f"{drill.figures()}\n{server.describe()}"
+    assert drill.cut == 0, drill.figures()
+    assert not drill.errors, drill.figures()
+    assert drill.answered_before > 0, drill.figures()
+    assert code == 0, f"exit code {code} after {exited:.2f} s\n{server.describe()}"
+    # The requests take milliseconds: the process must not sit out its graceful timeout.
+    assert exited < GRACEFUL_SECONDS / 2, f"exit after {exited:.2f} s\n{server.describe()}"

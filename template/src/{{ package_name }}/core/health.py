@@ -1,7 +1,9 @@
-"""Probes: /livez (the process), /readyz (its dependencies), /startupz (started once).
+"""Probes: /livez (the process), /readyz (its dependencies), /startupz (the process started).
 
-Liveness never touches a dependency: a database outage must take pods out of the load balancer
-(readiness), not restart every healthy process in a loop (liveness).
+Liveness and startup never touch a dependency: a database outage must take pods out of the load
+balancer (readiness), not restart every healthy process in a loop (liveness), nor keep a pod that
+starts during the outage restarting until the platform backs off (startup). Readiness shows each
+check only where the settings allow (`readiness_details`): elsewhere the body is the status.
 """
 
 import asyncio
@@ -14,6 +16,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from .draining import Drain
 from .logging import get_logger
 
 LIVENESS_PATH = "/livez"
@@ -37,10 +40,10 @@ class CheckResult(BaseModel):
 
 
 class Readiness(BaseModel):
-    """The readiness body: overall status and every check."""
+    """The readiness body: overall status, and every check where the settings show them."""
 
-    status: Literal["ok", "degraded", "fail"]
-    checks: dict[str, CheckResult]
+    status: Literal["ok", "degraded", "fail", "draining"]
+    checks: dict[str, CheckResult] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,10 +56,13 @@ class _Registered:
 class HealthRegistry:
     """Where components that own a client (database, broker...) register their readiness check."""
 
-    def __init__(self, *, default_timeout: float) -> None:
+    def __init__(
+        self, *, default_timeout: float, show_details: bool = True, drain: Drain | None = None
+    ) -> None:
         self.default_timeout = default_timeout
+        self.show_details = show_details
+        self.drain = drain or Drain()
         self._checks: dict[str, _Registered] = {}
-        self.started = False
 
     def add(
         self, name: str, check: Check, *, critical: bool = True, timeout: float | None = None
@@ -120,21 +126,19 @@ async def livez() -> dict[str, str]:
 
 @router.get(READINESS_PATH, response_model=Readiness, responses={503: {"model": Readiness}})
 async def readyz(health: HealthDep) -> JSONResponse:
-    """Readiness: every dependency within its time limit; 503 when a critical one fails."""
+    """Readiness: every dependency within its time limit; 503 when a critical one fails or the
+    server drains after SIGTERM."""
+    if health.drain.started:
+        return JSONResponse({"status": "draining"}, status_code=503)
     readiness = await health.run()
+    body = readiness.model_dump(mode="json")
     if readiness.status == "fail":
-        logger.warning("not_ready", checks=readiness.model_dump(mode="json")["checks"])
-    else:
-        health.started = True
+        logger.warning("not_ready", checks=body["checks"])
     status_code = 503 if readiness.status == "fail" else 200
-    return JSONResponse(readiness.model_dump(mode="json"), status_code=status_code)
+    return JSONResponse(body if health.show_details else {"status": body["status"]}, status_code)
 
 
-@router.get(STARTUP_PATH, responses={503: {"description": "Not started yet"}})
-async def startupz(health: HealthDep) -> JSONResponse:
-    """Startup: 200 once the critical dependencies have been ready once, then without checks."""
-    if not health.started:
-        readiness = await health.run()
-        health.started = readiness.status != "fail"
-    status_code = 200 if health.started else 503
-    return JSONResponse({"started": health.started}, status_code=status_code)
+@router.get(STARTUP_PATH)
+async def startupz() -> dict[str, str]:
+    """Startup: the process runs and its lifespan has started. Never checks a dependency."""
+    return {"status": "started"}
