@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -25,15 +24,11 @@ from typing import Any
 import httpx
 import k8s_tools
 import yaml
+from databases import create_database, drop_database
 from deploy_checks import env_values, load_all, one
 from process import Server, Servers, free_port
 from rendering import Rendered, render
 
-SERVER_URLS = {
-    "postgresql": "postgresql+asyncpg://postgres@127.0.0.1:5432/{name}",
-    "mysql": "mysql+asyncmy://root@127.0.0.1:3306/{name}",
-    "sqlite": "sqlite+aiosqlite:///{name}",
-}
 BROKER_URLS = {
     "redis": "redis://127.0.0.1:6379/0",
     "rabbitmq": "amqp://guest:guest@127.0.0.1:5672//",
@@ -47,28 +42,6 @@ class DrillCase:
 
     id: str
     answers: dict[str, Any]
-
-
-def admin_sql(database: str, statement: str) -> None:
-    """Run SQL as the server's administrator (the machine's psql and mariadb clients)."""
-    if database == "postgresql":
-        argv = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-c"]
-    else:
-        argv = ["mariadb", "-h", "127.0.0.1", "-u", "root", "-e"]
-    subprocess.run([*argv, statement], check=True, capture_output=True, text=True)
-
-
-def create_database(database: str, name: str, tmp: Path) -> str:
-    """An empty database called `name` on the real server; returns its URL."""
-    if database == "sqlite":
-        return SERVER_URLS[database].format(name=tmp / f"{name}.db")
-    if database == "postgresql":
-        admin_sql(database, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin_sql(database, f'CREATE DATABASE "{name}"')
-    else:
-        admin_sql(database, f"DROP DATABASE IF EXISTS `{name}`")
-        admin_sql(database, f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-    return SERVER_URLS[database].format(name=name)
 
 
 def image_command(project: Rendered) -> list[str]:
@@ -115,6 +88,7 @@ class DrillService:
     rendered: Rendered
     database_url: str | None
     broker_url: str | None
+    database_name: str | None = None
 
     @property
     def package(self) -> str:
@@ -149,6 +123,11 @@ class DrillService:
         if self.broker_url:
             env[f"{self.prefix}BROKER_URL"] = self.broker_url
         return env
+
+    def dispose(self) -> None:
+        """Drop the service's database."""
+        if self.database_name:
+            drop_database(str(self.rendered.answers["database"]), self.database_name)
 
     def migrate(self) -> None:
         self.rendered.uv(
@@ -204,14 +183,14 @@ def prepare(case: DrillCase, tmp: Path) -> DrillService:
     rendered = render(tmp / "svc", {"project_name": f"Drill {case.id}", **case.answers})
     rendered.install()
     database = str(rendered.answers.get("database", "none"))
-    database_url = None
+    database_url = name = None
     if database != "none":
         name = f"drill_{rendered.answers['package_name']}_{secrets.token_hex(3)}"
         database_url = create_database(database, name, tmp)
     queue = rendered.answers.get("queue", "none")
     broker = "redis" if queue == "arq" else rendered.answers.get("broker")
     broker_url = BROKER_URLS[str(broker)] if queue != "none" else None
-    service = DrillService(case, rendered, database_url, broker_url)
+    service = DrillService(case, rendered, database_url, broker_url, database_name=name)
     if database_url:
         service.migrate()
     return service

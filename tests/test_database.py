@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from databases import admin, create_database, drop_database
 from process import Servers, free_port
 from rendering import BIN, Rendered, render
 
@@ -33,41 +34,13 @@ class DatabaseCase:
     database: str
     python_version: str
     api_versioning: str
-    server_url: str  # the server on this machine; {name} is the database
-
-    def url(self, name: str) -> str:
-        return self.server_url.format(name=name)
 
 
 CASES = [
-    DatabaseCase(
-        "postgresql", "3.13", "url_path", "postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-    ),
-    DatabaseCase("mysql", "3.12", "header", "mysql+asyncmy://root@127.0.0.1:3306/{name}"),
-    DatabaseCase("sqlite", "3.13", "mounted", "sqlite+aiosqlite:///{name}"),
+    DatabaseCase("postgresql", "3.13", "url_path"),
+    DatabaseCase("mysql", "3.12", "header"),
+    DatabaseCase("sqlite", "3.13", "mounted"),
 ]
-
-
-def admin(case: DatabaseCase, statement: str) -> None:
-    """Run SQL on the server as its administrator (the machine's psql and mariadb clients)."""
-    if case.database == "postgresql":
-        argv = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-c"]
-    else:
-        argv = ["mariadb", "-h", "127.0.0.1", "-u", "root", "-e"]
-    subprocess.run([*argv, statement], check=True, capture_output=True, text=True)
-
-
-def create_database(case: DatabaseCase, name: str, tmp: Path) -> str:
-    """An empty database for `name`; returns its URL."""
-    if case.database == "sqlite":
-        return case.url(str(tmp / f"{name}.db"))
-    if case.database == "postgresql":
-        admin(case, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin(case, f'CREATE DATABASE "{name}"')
-    else:
-        admin(case, f"DROP DATABASE IF EXISTS `{name}`")
-        admin(case, f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-    return case.url(name)
 
 
 @dataclass
@@ -109,11 +82,9 @@ def project(
     rendered = render(tmp / "svc", answers)
     rendered.install()
     name = f"ledger_{case.database}_{secrets.token_hex(3)}"
-    yield Project(case=case, rendered=rendered, database_url=create_database(case, name, tmp))
-    if case.database == "postgresql":
-        admin(case, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    elif case.database == "mysql":
-        admin(case, f"DROP DATABASE IF EXISTS `{name}`")
+    url = create_database(case.database, name, tmp)
+    yield Project(case=case, rendered=rendered, database_url=url)
+    drop_database(case.database, name)
 
 
 def test_own_suite_passes_against_the_real_database(project: Project) -> None:
@@ -150,6 +121,8 @@ def test_readiness_follows_the_database(project: Project, servers: Servers) -> N
             f"{project.prefix}PORT": str(port),
             f"{project.prefix}READINESS_TIMEOUT_SECONDS": str(READINESS_TIMEOUT_SECONDS),
             f"{project.prefix}ENVIRONMENT": "production",
+            # The per-check body is off outside development unless asked for.
+            f"{project.prefix}READINESS_DETAILS": "true",
         }
     )
     env.update(project.rendered.uv_env())
@@ -162,7 +135,7 @@ def test_readiness_follows_the_database(project: Project, servers: Servers) -> N
     server.wait_ready("/readyz", timeout=30)
     name = project.database_url.rsplit("/", 1)[1]
 
-    admin(project.case, f'DROP DATABASE "{name}" WITH (FORCE)')
+    admin(project.case.database, f'DROP DATABASE "{name}" WITH (FORCE)')
     dropped = time.monotonic()
     server.wait_until(
         lambda: server.get("/readyz").status_code == 503, timeout=10, about="/readyz to turn 503"
@@ -174,7 +147,7 @@ def test_readiness_follows_the_database(project: Project, servers: Servers) -> N
     # One check, at most one timeout long, sees the database gone.
     assert turned < READINESS_TIMEOUT_SECONDS + 1.0, f"took {turned:.2f} s"
 
-    admin(project.case, f'CREATE DATABASE "{name}"')
+    admin(project.case.database, f'CREATE DATABASE "{name}"')
     server.wait_until(
         lambda: server.get("/readyz").status_code == 200, timeout=15, about="/readyz to recover"
     )

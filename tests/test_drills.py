@@ -58,12 +58,13 @@ CASES = [
 @pytest.fixture(scope="module", params=CASES, ids=lambda case: case.id)
 def service(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> DrillService:
+) -> Iterator[DrillService]:
     case: DrillCase = request.param
     started = time.monotonic()
     prepared = prepare(case, tmp_path_factory.mktemp(case.id))
     print(f"[{case.id}] rendered, installed and migrated in {time.monotonic() - started:.1f} s")
-    return prepared
+    yield prepared
+    prepared.dispose()
 
 
 @pytest.fixture
