@@ -149,6 +149,18 @@ def check_liveness(probe: dict[str, Any]) -> None:
     assert probe["httpGet"]["path"] == "/livez", probe
 
 
+def check_compose_healthcheck(healthcheck: dict[str, Any]) -> None:
+    """A compose healthcheck gives a busy event loop the room liveness probes give it."""
+
+    def seconds(value: str) -> float:
+        return float(value.removesuffix("s"))
+
+    timeout = seconds(healthcheck["timeout"])
+    window = seconds(healthcheck["interval"]) * healthcheck["retries"]
+    assert timeout >= LIVENESS_MIN_TIMEOUT_SECONDS, f"healthcheck timeout {timeout}"
+    assert window >= LIVENESS_MIN_WINDOW_SECONDS, f"healthcheck gives up after {window} s"
+
+
 def check_shutdown_budget(
     settings: dict[str, Any], prefix: str, grace_seconds: float, pre_stop: float = 0
 ) -> None:

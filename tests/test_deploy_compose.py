@@ -12,6 +12,7 @@ import yaml
 from deploy_checks import (
     IMAGE_UID,
     SECRET_NAME,
+    check_compose_healthcheck,
     check_shutdown_budget,
 )
 from matrix import Case, RenderCase, cases, context_of
@@ -51,6 +52,7 @@ def test_compose_production(case: Case, render_case: RenderCase) -> None:
     app = services["app"]
     assert app["restart"] == "unless-stopped", explain
     assert app["healthcheck"]["test"][-1] == "/readyz", explain
+    check_compose_healthcheck(app["healthcheck"])
     grace = int(app["stop_grace_period"].rstrip("s"))
     check_shutdown_budget(app["environment"], prefix, grace)
     if ctx["has_database"]:
