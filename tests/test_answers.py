@@ -80,6 +80,18 @@ BAD_ANSWERS = [
         id="package-stdlib-asyncio",
     ),
     pytest.param(
+        {"database": "sqlite", "deploy_target": "kubernetes"},
+        "deploy_target",
+        ["database=sqlite cannot be deployed to kubernetes", "deploy_target=compose"],
+        id="sqlite-on-kubernetes",
+    ),
+    pytest.param(
+        {"database": "sqlite", "deploy_target": "cloud_run"},
+        "deploy_target",
+        ["database=sqlite cannot be deployed to cloud_run", "lose it", "deploy_target=compose"],
+        id="sqlite-on-cloud-run",
+    ),
+    pytest.param(
         {"author_email": "nope"},
         "author_email",
         ['"nope" is not an email address', "Allowed: name@domain.tld"],
@@ -150,3 +162,11 @@ def test_slug_and_package_derive_from_the_project_name(
     assert (answers["project_slug"], answers["package_name"]) == (slug, package)
     assert answers["project_slug"][0].isalpha()
     assert (dst / "src" / package / "__init__.py").is_file()
+
+
+def test_sqlite_defaults_to_compose(tmp_path: Path) -> None:
+    """deploy_target's default passes its validator with sqlite (copier would crash otherwise)."""
+    dst = tmp_path / "svc"
+    copy(dst, {"project_name": "Orders Service", "database": "sqlite"})
+    assert recorded(dst)["deploy_target"] == "compose"
+    assert (dst / "deploy/compose/compose.prod.yaml").is_file()
