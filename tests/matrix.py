@@ -11,8 +11,9 @@ one value per selected option.
 
 Current lower bound: 13 rows. k8s_packaging is asked only for deploy_target=kubernetes, so its
 2 values x database's 3 there (copier refuses sqlite on kubernetes and cloud_run) need 6
-Kubernetes rows, cloud_run 3 rows and compose 4 rows for database; the other questions' pairs fit in those rows (found by a small random search, then
-written out by hand; the first nine rows kept their earlier answers). The job queues add 12:
+Kubernetes rows, cloud_run 3 rows and compose 4 rows for database; the other questions' pairs
+fit in those rows (found by a small random search, then written out by hand; the first nine rows
+kept their earlier answers). The job queues add 12:
 celery, taskiq and arq each with database's 4 values (queue=none pairs with the rows above);
 broker, asked for celery and taskiq only, pairs with everything within those 8 rows.
 Tracing's 5 values pair with each queue's 4 values, so each queue needs a fifth row (3 rows);

@@ -161,7 +161,9 @@ def test_helm_values_switches(case: Case, render_case: RenderCase) -> None:
     project = render_case(case)
     ctx = context_of(case)
     override = project.path.parent / f"{project.path.name}-no-hpa.yaml"
-    override.write_text("autoscaling:\n  enabled: false\nreplicaCount: 3\nrollout:\n  maxSurge: 2\n")
+    override.write_text(
+        "autoscaling:\n  enabled: false\nreplicaCount: 3\nrollout:\n  maxSurge: 2\n"
+    )
     result = project.run(
         k8s_tools.helm(),
         "template",
