@@ -112,6 +112,12 @@ BAD_ANSWERS = [
         id="package-transitive-dependency",
     ),
     pytest.param(
+        {"deploy_target": "cloud_run", "metrics": True},
+        "metrics",
+        ["metrics cannot be served on cloud_run", "Answer no", "Cloud Monitoring"],
+        id="metrics-on-cloud-run",
+    ),
+    pytest.param(
         {"author_email": "nope"},
         "author_email",
         ['"nope" is not an email address', "Allowed: name@domain.tld"],
@@ -223,3 +229,12 @@ def test_reserved_dependency_names_are_current() -> None:
     assert modules["starlette"] == "starlette"
     assert modules["yaml"] == "pyyaml"
     assert set(modules).isdisjoint(reserved.stdlib_modules)
+
+
+def test_cloud_run_defaults_to_no_metrics(tmp_path: Path) -> None:
+    """On Cloud Run metrics defaults to no (its validator refuses yes), so no /metrics is rendered."""
+    dst = tmp_path / "svc"
+    copy(dst, {"project_name": "Orders Service", "deploy_target": "cloud_run"})
+    assert recorded(dst)["metrics"] is False
+    assert not (dst / "src/orders_service/core/metrics.py").exists()
+    assert "prometheus" not in (dst / "pyproject.toml").read_text()
