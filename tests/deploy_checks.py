@@ -222,13 +222,23 @@ def check_scaling(
     assert pdb["spec"]["selector"]["matchLabels"].items() <= labels.items()
 
     # Connection budget: MAX_REPLICAS is the HPA's maximum, MAX_WORKER_REPLICAS the worker's
-    # replicas, and the pools and jobs fit the database.
+    # replicas, the surges their Deployments' maxSurge, and the pools and jobs fit the database.
     if ctx["has_database"]:
+        max_replicas = hpa["spec"]["maxReplicas"]
         worker = one(docs, "Deployment", "worker") if ctx["has_queue"] else None
         worker_replicas = None if worker is None else int(worker["spec"]["replicas"])
-        check_connection_budget(settings, ctx, hpa["spec"]["maxReplicas"], worker_replicas)
+        worker_surge = None if worker is None else surge_of(worker, int(worker["spec"]["replicas"]))
+        check_connection_budget(
+            settings,
+            ctx,
+            max_replicas,
+            worker_replicas,
+            surge=surge_of(deployment, max_replicas),
+            worker_surge=worker_surge,
+        )
     else:
         assert f"{prefix}MAX_REPLICAS" not in settings
+        assert f"{prefix}MAX_SURGE" not in settings
         assert f"{prefix}MAX_WORKER_REPLICAS" not in settings
 
 
@@ -308,7 +318,9 @@ def check_worker_workload(
 # The settings the connection budget is computed from (prefixed but WEB_CONCURRENCY).
 BUDGET_SETTINGS = (
     "MAX_REPLICAS",
+    "MAX_SURGE",
     "MAX_WORKER_REPLICAS",
+    "MAX_WORKER_SURGE",
     "WORKER_CONCURRENCY",
     "DB_POOL_SIZE",
     "DB_MAX_OVERFLOW",
@@ -322,21 +334,44 @@ def budget_of(env: dict[str, Any], prefix: str) -> dict[str, str]:
     return {name: str(value) for name, value in env.items() if name in names}
 
 
+def surge_of(deployment: dict[str, Any], replicas: int) -> int:
+    """The pods a rolling update adds beside `replicas`: maxSurge, a count or a percentage
+    (which Kubernetes rounds up), 25% when unset."""
+    strategy = deployment["spec"].get("strategy", {})
+    if strategy.get("type") == "Recreate":
+        return 0
+    surge = strategy.get("rollingUpdate", {}).get("maxSurge", "25%")
+    if isinstance(surge, str) and surge.endswith("%"):
+        return -(-replicas * int(surge[:-1]) // 100)
+    return int(surge)
+
+
 def check_connection_budget(
-    settings: dict[str, str], ctx: dict[str, Any], max_replicas: int, worker_replicas: int | None
+    settings: dict[str, str],
+    ctx: dict[str, Any],
+    max_replicas: int,
+    worker_replicas: int | None,
+    *,
+    surge: int,
+    worker_surge: int | None,
 ) -> None:
-    """The budget's replica counts are the deployment's, and its connections fit the database:
-    every API process's pool and overflow, plus one connection per job the workers run."""
+    """The budget's replica counts and rollout surges are the deployment's, and its connections
+    fit the database: every API process's pool and overflow, plus one connection per job the
+    workers run, with the extra pods or instances a rollout runs beside them."""
     prefix = ctx["env_prefix"]
     assert int(settings[f"{prefix}MAX_REPLICAS"]) == max_replicas
+    assert int(settings[f"{prefix}MAX_SURGE"]) == surge, "MAX_SURGE is the rollout's surge"
     per_worker = int(settings[f"{prefix}DB_POOL_SIZE"]) + int(settings[f"{prefix}DB_MAX_OVERFLOW"])
-    needed = max_replicas * int(settings["WEB_CONCURRENCY"]) * per_worker
+    needed = (max_replicas + surge) * int(settings["WEB_CONCURRENCY"]) * per_worker
     if ctx["has_queue"]:
         assert worker_replicas is not None
+        assert worker_surge is not None
         assert int(settings[f"{prefix}MAX_WORKER_REPLICAS"]) == worker_replicas
-        needed += worker_replicas * int(settings[f"{prefix}WORKER_CONCURRENCY"])
+        assert int(settings[f"{prefix}MAX_WORKER_SURGE"]) == worker_surge
+        needed += (worker_replicas + worker_surge) * int(settings[f"{prefix}WORKER_CONCURRENCY"])
     else:
         assert f"{prefix}MAX_WORKER_REPLICAS" not in settings
+        assert f"{prefix}MAX_WORKER_SURGE" not in settings
     available = int(settings[f"{prefix}DB_MAX_CONNECTIONS"]) - DEFAULT_CONNECTION_HEADROOM
     assert needed <= available, f"connection budget: {needed} > {available}"
 

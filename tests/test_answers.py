@@ -3,11 +3,13 @@ every default, derived from the folder or the project name, passes its own valid
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
 from typing import Any
 
 import copier
+import jinja2
 import pytest
 import yaml
 from rendering import ROOT, questions
@@ -80,6 +82,42 @@ BAD_ANSWERS = [
         id="package-stdlib-asyncio",
     ),
     pytest.param(
+        {"database": "sqlite", "deploy_target": "kubernetes"},
+        "deploy_target",
+        ["database=sqlite cannot be deployed to kubernetes", "deploy_target=compose"],
+        id="sqlite-on-kubernetes",
+    ),
+    pytest.param(
+        {"database": "sqlite", "deploy_target": "cloud_run"},
+        "deploy_target",
+        ["database=sqlite cannot be deployed to cloud_run", "lose it", "deploy_target=compose"],
+        id="sqlite-on-cloud-run",
+    ),
+    pytest.param(
+        {"package_name": "celery"},
+        "package_name",
+        ['"celery" is the import name of celery, a dependency of the service', "Pick another name"],
+        id="package-dependency-celery",
+    ),
+    pytest.param(
+        {"package_name": "yaml"},
+        "package_name",
+        ['"yaml" is the import name of pyyaml, a dependency', "Pick another name"],
+        id="package-dependency-import-name-differs",
+    ),
+    pytest.param(
+        {"package_name": "starlette"},
+        "package_name",
+        ['"starlette" is the import name of starlette, a dependency', "shadow"],
+        id="package-transitive-dependency",
+    ),
+    pytest.param(
+        {"deploy_target": "cloud_run", "metrics": True},
+        "metrics",
+        ["metrics cannot be served on cloud_run", "Answer no", "Cloud Monitoring"],
+        id="metrics-on-cloud-run",
+    ),
+    pytest.param(
         {"author_email": "nope"},
         "author_email",
         ['"nope" is not an email address', "Allowed: name@domain.tld"],
@@ -150,3 +188,53 @@ def test_slug_and_package_derive_from_the_project_name(
     assert (answers["project_slug"], answers["package_name"]) == (slug, package)
     assert answers["project_slug"][0].isalpha()
     assert (dst / "src" / package / "__init__.py").is_file()
+
+
+def test_sqlite_defaults_to_compose(tmp_path: Path) -> None:
+    """deploy_target's default passes its validator with sqlite (copier would crash otherwise)."""
+    dst = tmp_path / "svc"
+    copy(dst, {"project_name": "Orders Service", "database": "sqlite"})
+    assert recorded(dst)["deploy_target"] == "compose"
+    assert (dst / "deploy/compose/compose.prod.yaml").is_file()
+
+
+def _reserved_names() -> Any:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(ROOT)), autoescape=True)
+    return env.get_template("includes/reserved_names.jinja").module
+
+
+def _reserved_names_script() -> Any:
+    path = ROOT / "scripts" / "update_reserved_names.py"
+    spec = importlib.util.spec_from_file_location("update_reserved_names", path)
+    assert spec
+    assert spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_reserved_dependency_names_are_current() -> None:
+    """The generated include covers today's pyproject.toml.jinja: a dependency added there (any
+    option's, the dev group's) fails this until scripts/update_reserved_names.py is run again."""
+    script = _reserved_names_script()
+    wanted = script.distribution_names((ROOT / "template" / "pyproject.toml.jinja").read_text())
+    reserved = _reserved_names()
+    stale = "includes/reserved_names.jinja is stale: run scripts/update_reserved_names.py"
+    assert list(reserved.dependency_distributions) == wanted, stale
+    modules = reserved.dependency_modules
+    # Direct and transitive dependencies, by import name (not distribution name).
+    for name in ("celery", "redis", "alembic", "fastapi", "sqlalchemy", "uvicorn", "pydantic"):
+        assert modules[name], name
+    assert modules["structlog"] == "structlog"
+    assert modules["starlette"] == "starlette"
+    assert modules["yaml"] == "pyyaml"
+    assert set(modules).isdisjoint(reserved.stdlib_modules)
+
+
+def test_cloud_run_defaults_to_no_metrics(tmp_path: Path) -> None:
+    """On Cloud Run metrics defaults to no (its validator refuses yes), so no /metrics is rendered."""
+    dst = tmp_path / "svc"
+    copy(dst, {"project_name": "Orders Service", "deploy_target": "cloud_run"})
+    assert recorded(dst)["metrics"] is False
+    assert not (dst / "src/orders_service/core/metrics.py").exists()
+    assert "prometheus" not in (dst / "pyproject.toml").read_text()

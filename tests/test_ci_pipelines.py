@@ -84,6 +84,9 @@ def iter_uses(project: Rendered) -> Iterator[tuple[str, str, str]]:
 def test_github_actions_pinned_by_sha(case: Case, render_case: RenderCase) -> None:
     project = render_case(case)
     for name, action, comment in iter_uses(project):
+        if action.startswith("$/.github/workflows/"):
+            assert (project.path / action[2:]).is_file(), project.explain(name, action)
+            continue
         assert PINNED_ACTION.match(action), project.explain(name, f"not pinned: {action}")
         assert re.match(r"#\s*v\d+\.\d+\.\d+", comment), project.explain(name, action)
 
@@ -120,7 +123,27 @@ def test_github_deploy_workflow(case: Case, render_case: RenderCase) -> None:
         assert uses_auth == set(jobs), "Workload Identity Federation in every job"
     else:
         assert jobs["build"]["permissions"]["packages"] == "write", explain
-    assert workflow_on(project, name) == {"push", "workflow_dispatch"}, explain
+    # Only a commit whose CI passed is deployed: deploy.yml is called by ci.yml's deploy job, which
+    # needs lint and tests and runs only on main (a pull request never deploys).
+    assert workflow_on(project, name) == {"workflow_call"}, explain
+    ci_name = ".github/workflows/ci.yml"
+    ci = yaml.safe_load(project.read(ci_name))
+    explain = project.explain(ci_name)
+    assert workflow_on(project, ci_name) == {"push", "pull_request", "workflow_dispatch"}, explain
+    caller = ci["jobs"]["deploy"]
+    assert caller["uses"] == "$/.github/workflows/deploy.yml", explain
+    assert set(caller["needs"]) == set(ci["jobs"]) - {"deploy"} == {"lint", "test"}, explain
+    condition = "github.event_name != 'pull_request' && github.ref == 'refs/heads/main'"
+    assert caller["if"] == condition, explain
+    # A called workflow's jobs get at most the caller's permissions: the caller grants each
+    # scope at the strongest level a deploy job asks for, and nothing more.
+    levels = ["read", "write"]
+    needed: dict[str, str] = {}
+    for job in jobs.values():
+        for scope, level in job["permissions"].items():
+            needed[scope] = max(needed.get(scope, "read"), level, key=levels.index)
+    assert caller["permissions"] == needed, explain
+    assert "github.sha" in ci["concurrency"]["group"], "a deploy awaiting review blocks no CI"
 
 
 def workflow_on(project: Rendered, name: str) -> set[str]:

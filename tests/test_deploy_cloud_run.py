@@ -103,7 +103,11 @@ def test_cloud_run_service(case: Case, render_case: RenderCase) -> None:
     assert throttled == ("false" if ctx["cloud_run_cpu_always_allocated"] else "true"), explain
     if ctx["has_database"]:
         instances = worker_instances(project.read("deploy/deploy.sh"))
-        check_connection_budget(env, ctx, max_scale, instances)
+        # maxScale is per revision: during a deploy the old revision's instances, up to
+        # maxScale, drain beside the new one's; an old worker instance beside the new one.
+        check_connection_budget(
+            env, ctx, max_scale, instances, surge=max_scale, worker_surge=instances
+        )
     else:
         assert f"{prefix}MAX_REPLICAS" not in env, explain
 

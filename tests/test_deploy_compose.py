@@ -62,8 +62,12 @@ def test_compose_production(case: Case, render_case: RenderCase) -> None:
         condition = app["depends_on"]["migrate"]["condition"]
         assert condition == "service_completed_successfully", explain
         assert app["environment"][f"{prefix}MAX_REPLICAS"] == "1", explain
+        # `docker compose up` stops the old container before it starts the new one: no surge.
+        assert app["environment"][f"{prefix}MAX_SURGE"] == "0", explain
         workers = "1" if ctx["has_queue"] else None
         assert app["environment"].get(f"{prefix}MAX_WORKER_REPLICAS") == workers, explain
+        surge = "0" if ctx["has_queue"] else None
+        assert app["environment"].get(f"{prefix}MAX_WORKER_SURGE") == surge, explain
     if ctx["has_queue"]:
         check_compose_worker(services, ctx, explain)
     if ctx["database"] == "sqlite":

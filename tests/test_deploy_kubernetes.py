@@ -166,7 +166,8 @@ def test_helm_values_switches(case: Case, render_case: RenderCase) -> None:
     ctx = context_of(case)
     override = project.path.parent / f"{project.path.name}-no-hpa.yaml"
     override.write_text(
-        "autoscaling:\n  enabled: false\nreplicaCount: 3\ningress:\n  enabled: true\n"
+        "autoscaling:\n  enabled: false\nreplicaCount: 3\nrollout:\n  maxSurge: 2\n"
+        "ingress:\n  enabled: true\n"
     )
     result = project.run(
         k8s_tools.helm(),
@@ -179,11 +180,16 @@ def test_helm_values_switches(case: Case, render_case: RenderCase) -> None:
     )
     docs = load_all(result.stdout)
     assert not by_kind(docs, "HorizontalPodAutoscaler")
-    assert one(docs, "Deployment", "api")["spec"]["replicas"] == 3
+    api = one(docs, "Deployment", "api")
+    assert api["spec"]["replicas"] == 3
+    # One value of the chart sets both the rollout's surge and the budget's MAX_SURGE.
+    assert api["spec"]["strategy"]["rollingUpdate"]["maxSurge"] == 2
     # The chart's Ingress, once enabled, routes the public API's prefixes only.
     check_public_paths(ingress_paths(one(docs, "Ingress")))
     if ctx["has_database"]:
-        assert one(docs, "ConfigMap")["data"][f"{ctx['env_prefix']}MAX_REPLICAS"] == "3"
+        data = one(docs, "ConfigMap")["data"]
+        assert data[f"{ctx['env_prefix']}MAX_REPLICAS"] == "3"
+        assert data[f"{ctx['env_prefix']}MAX_SURGE"] == "2"
 
 
 @pytest.mark.parametrize("case", cases(uses_helm=True))

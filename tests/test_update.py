@@ -59,17 +59,18 @@ COMPOSE_OLD, COMPOSE_NEW = "compose.prod.yaml", "deploy/compose/compose.prod.yam
 # Every database, queue and deploy target in four renders.
 ANSWER_SETS: dict[str, dict[str, Any]] = {
     "defaults": {},  # postgresql, no queue, kubernetes + kustomize, github
-    "mysql-celery-compose": {
+    "mysql-celery-cloud_run": {
         "database": "mysql",
         "queue": "celery",
         "broker": "rabbitmq",
-        "deploy_target": "compose",
+        "deploy_target": "cloud_run",
         "ci_provider": "gitlab",
     },
-    "sqlite-taskiq-cloud_run": {
+    # SQLite deploys with compose only (copier refuses it on kubernetes and cloud_run).
+    "sqlite-taskiq-compose": {
         "database": "sqlite",
         "queue": "taskiq",
-        "deploy_target": "cloud_run",
+        "deploy_target": "compose",
     },
     "none-arq-helm": {
         "database": "none",
@@ -79,7 +80,7 @@ ANSWER_SETS: dict[str, dict[str, Any]] = {
         "server": "gunicorn",
     },
 }
-COMPOSE_SET = "mysql-celery-compose"
+COMPOSE_SET = "sqlite-taskiq-compose"
 
 
 def answers(name: str) -> dict[str, Any]:

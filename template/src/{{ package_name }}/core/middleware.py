@@ -95,7 +95,8 @@ class BlockingDetectorMiddleware:
     """Report how long the event loop was blocked while each request was in flight.
 
     Development: an X-Blocking-Time-Ms response header, to catch a sync call while writing it.
-    Elsewhere: a warning log above `warn_ms`, so production blocking has a route to blame.
+    Elsewhere: a warning log above `warn_ms`, so production blocking has a route to blame; one
+    per blocking episode (the first request to finish after it), not one per request in flight.
     """
 
     def __init__(
@@ -111,6 +112,7 @@ class BlockingDetectorMiddleware:
             await self.app(scope, receive, send)
             return
         before = self.monitor.blocked_seconds()
+        first_episode = self.monitor.episode()
 
         def blocked_ms() -> float:
             return round((self.monitor.blocked_seconds() - before) * 1000, 1)
@@ -124,7 +126,8 @@ class BlockingDetectorMiddleware:
             await self.app(scope, receive, send_with_blocking)
         finally:
             total = blocked_ms()
-            if total > self.warn_ms:
+            seen = self.monitor.episode()
+            if total > self.warn_ms and self.monitor.claim_report(first_episode, seen):
                 blocking_logger.warning(
                     "event_loop_blocked",
                     blocked_ms=total,
