@@ -1,6 +1,7 @@
 """Probes: liveness never depends on anything, readiness follows the critical checks."""
 
 import asyncio
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,6 +21,14 @@ async def _hangs() -> None:
 
 async def _answers() -> None:
     return None
+
+
+async def _hangs_and_cleans_up_slowly() -> None:
+    """A client to a dependency that hangs: cancelled, it still closes gracefully for 2 s."""
+    try:
+        await asyncio.sleep(30)
+    finally:
+        await asyncio.shield(asyncio.sleep(2))
 
 
 def register_checks(app: FastAPI, **checks: tuple[Any, bool]) -> None:
@@ -70,6 +79,17 @@ async def test_hanging_check_times_out_within_its_limit(app: FastAPI) -> None:
     check = response.json()["checks"]["partner"]
     assert check["status"] == "timeout"
     assert 150 <= check["latency_ms"] < 1000
+
+
+async def test_check_answers_at_its_limit_even_when_its_cleanup_is_slow(app: FastAPI) -> None:
+    register_checks(app, partner=(_hangs_and_cleans_up_slowly, True))
+    async with serve(app) as client:
+        started = time.perf_counter()
+        response = await client.get("/readyz")
+        elapsed = time.perf_counter() - started
+    assert response.status_code == 503
+    assert response.json()["checks"]["partner"]["status"] == "timeout"
+    assert elapsed < 1.0, f"/readyz took {elapsed:.2f} s for a 0.2 s check limit"
 
 
 async def test_failing_non_critical_check_degrades_but_stays_ready(app: FastAPI) -> None:
