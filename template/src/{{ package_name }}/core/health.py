@@ -63,6 +63,7 @@ class HealthRegistry:
         self.show_details = show_details
         self.drain = drain or Drain()
         self._checks: dict[str, _Registered] = {}
+        self._abandoned: set[asyncio.Future[object]] = set()
 
     def add(
         self, name: str, check: Check, *, critical: bool = True, timeout: float | None = None
@@ -85,18 +86,33 @@ class HealthRegistry:
             status = "degraded"
         return Readiness(status=status, checks=checks)
 
-    @staticmethod
-    async def _run_one(registered: _Registered) -> CheckResult:
+    def _abandon(self, task: asyncio.Future[object]) -> None:
+        """Cancel a check past its deadline and let it clean up without anyone waiting."""
+        task.cancel()
+        self._abandoned.add(task)
+        task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Future[object]) -> None:
+        self._abandoned.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: a late failure is no "never retrieved" log line
+
+    async def _run_one(self, registered: _Registered) -> CheckResult:
         started = time.perf_counter()
         status: Literal["ok", "fail", "timeout"] = "ok"
         error = None
         details = None
+        # The check runs as a task we stop waiting for at the deadline: cancelling it is not
+        # enough, as a client cleaning up after a dependency that hangs (a graceful close) may
+        # take seconds more, and the probe must answer within its timeout.
+        task = asyncio.ensure_future(registered.check())
+        done, _ = await asyncio.wait([task], timeout=registered.timeout)
         try:
-            async with asyncio.timeout(registered.timeout):
-                result = await registered.check()
-            details = result if isinstance(result, dict) else None
-        except TimeoutError:
-            status, error = "timeout", f"no answer within {registered.timeout:g}s"
+            if not done:
+                self._abandon(task)
+                status, error = "timeout", f"no answer within {registered.timeout:g}s"
+            elif isinstance(result := task.result(), dict):
+                details = result
         except Exception as exc:  # noqa: BLE001 - a failing dependency is a result, not a crash
             status, error = "fail", type(exc).__name__
         latency_ms = round((time.perf_counter() - started) * 1000, 2)
