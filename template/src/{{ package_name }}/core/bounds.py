@@ -22,8 +22,10 @@ def _refuse_bool(value: Any) -> Any:
     return value
 
 
-JsonInt = Annotated[int, BeforeValidator(_refuse_bool)]
-Count32 = Annotated[JsonInt, Ge(0), Le(INT32_MAX)]  # an Integer column never negative
-Key = Annotated[JsonInt, Ge(1), Le(INT64_MAX)]  # a BigInteger id (ids start at 1)
+# Put it after the bounds: pydantic writes bounds that follow a before-validator into the JSON
+# schema under their Python names (ge, le), which no client reads.
+NotBool = BeforeValidator(_refuse_bool)
+Count32 = Annotated[int, Ge(0), Le(INT32_MAX), NotBool]  # an Integer column never negative
+Key = Annotated[int, Ge(1), Le(INT64_MAX), NotBool]  # a BigInteger id (ids start at 1)
 # Text every database stores as sent: PostgreSQL refuses the NUL character in text.
 StorableText = Annotated[str, Field(pattern=r"^[^\x00]*$")]

@@ -4,8 +4,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response, status
 
-from ..core.dependencies import LOCATION, location
 from ..core.bounds import Key
+from ..core.dependencies import LOCATION, location
 from ..core.openapi import problems
 from ..core.pagination import Page
 from . import service

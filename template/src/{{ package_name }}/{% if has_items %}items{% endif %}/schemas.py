@@ -3,10 +3,11 @@
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+from annotated_types import Ge, Le
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from ..core.bounds import Count32, StorableText
+from ..core.bounds import INT32_MAX, Count32, NotBool, StorableText
 
 Status = Literal["draft", "active", "archived"]
 # The whitelisted sorts: a leading "-" means descending. Each has a (key, id) index.
@@ -16,8 +17,8 @@ Name = Annotated[StorableText, Field(min_length=1, max_length=200)]
 Description = Annotated[StorableText, Field(max_length=10_000)]
 Tag = Annotated[str, Field(min_length=1, max_length=50, pattern=r"^[a-z0-9][a-z0-9-]*$")]
 Tags = Annotated[list[Tag], Field(max_length=20)]
-PriceCents = Annotated[Count32, Field(le=100_000_000, description="Price in cents.")]
-Version = Annotated[Count32, Field(ge=1)]
+PriceCents = Annotated[int, Ge(0), Le(100_000_000), NotBool, Field(description="Price in cents.")]
+Version = Annotated[int, Ge(1), Le(INT32_MAX), NotBool]
 # PATCH: a field left out keeps its value; null is no value for a column that holds one (422).
 Omitted = SkipJsonSchema[None]
 

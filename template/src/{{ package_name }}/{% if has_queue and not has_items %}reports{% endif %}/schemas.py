@@ -2,9 +2,10 @@
 
 from typing import Annotated
 
+from annotated_types import Ge, Le
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..core.bounds import JsonInt
+from ..core.bounds import NotBool
 
 # Report ids are uuid4 hex: nothing else may become a file name under report_dir.
 REPORT_ID = r"^[0-9a-f]{32}$"
@@ -16,7 +17,7 @@ class ReportRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: str = Field(min_length=1, max_length=200)
-    pages: Annotated[JsonInt, Field(ge=1, le=100)] = Field(
+    pages: Annotated[int, Ge(1), Le(100), NotBool] = Field(
         1, description="Each page takes the worker a moment."
     )
 
