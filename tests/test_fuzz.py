@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from databases import create_database, drop_database
 from process import Server, Servers, free_port
 from rendering import BIN, Rendered, render
 
@@ -98,22 +99,6 @@ class Service:
         }
 
 
-def psql(statement: str) -> None:
-    argv = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-c", statement]
-    subprocess.run(argv, check=True, capture_output=True, text=True)
-
-
-def create_database(case: FuzzCase, tmp: Path) -> tuple[str, str | None]:
-    """The service's database URL, and the PostgreSQL database to drop afterwards."""
-    if case.database == "none":
-        return "", None
-    if case.database == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp / 'fuzz.db'}", None
-    name = f"fuzz_{case.api_versioning}_{secrets.token_hex(3)}"
-    psql(f'CREATE DATABASE "{name}"')
-    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}", name
-
-
 @pytest.fixture(scope="module", params=CASES, ids=lambda case: case.id)
 def service(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -128,13 +113,15 @@ def service(
     }
     rendered = render(tmp / "svc", answers)
     rendered.install()
-    url, dropped = create_database(case, tmp)
+    name = f"fuzz_{case.api_versioning}_{secrets.token_hex(3)}"
+    has_database = case.database != "none"
+    url = create_database(case.database, name, tmp) if has_database else ""
     built = Service(case=case, rendered=rendered, database_url=url)
-    if case.database != "none":
+    if has_database:
         rendered.uv("run", "--locked", "alembic", "upgrade", "head", env=built.env())
     yield built
-    if dropped is not None:
-        psql(f'DROP DATABASE IF EXISTS "{dropped}" WITH (FORCE)')
+    if has_database:
+        drop_database(case.database, name)
 
 
 def start(service: Service, servers: Servers) -> Server:
