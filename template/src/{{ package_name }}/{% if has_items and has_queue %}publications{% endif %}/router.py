@@ -28,7 +28,8 @@ NOT_FOUND = problems({404: "No item has this id, or it was never published."})
         **problems({409: "The item changed since it was read."}),
     },
 )
-async def request_publication(
+async def request_publication(  # keyword-only: FastAPI passes every parameter by name
+    *,
     item_id: ItemId,
     data: PublicationRequest,
     items: ItemRepositoryDep,
@@ -49,6 +50,8 @@ async def request_publication(
 
 
 @router.get("", responses=NOT_FOUND)
-async def get_publication(item_id: ItemId, publications: PublicationRepositoryDep) -> PublicationRead:
+async def get_publication(
+    item_id: ItemId, publications: PublicationRepositoryDep
+) -> PublicationRead:
     """The item's latest publication: pending, published (with the snapshot) or superseded."""
     return await service.get_publication(publications=publications, item_id=item_id)
