@@ -4,7 +4,7 @@ from typing import Annotated
 
 import httpx
 import pytest
-from fastapi import APIRouter, FastAPI, Query
+from fastapi import APIRouter, FastAPI, HTTPException, Query
 
 from .conftest import serve
 
@@ -17,6 +17,14 @@ def add_failing_routes(app: FastAPI) -> None:
     @router.get("/crash")
     async def crash() -> None:
         raise RuntimeError("password=hunter2 in a connection string")
+
+    @router.get("/status/{status}")
+    async def any_status(status: int) -> None:
+        raise HTTPException(status, detail="As asked.")
+
+    @router.post("/body")
+    async def body(data: dict[str, int]) -> dict[str, int]:
+        return data
 
     @router.get("/typed")
     async def typed(
@@ -73,3 +81,38 @@ async def test_unhandled_error_is_a_500_that_leaks_nothing(
     logged = capsys.readouterr().out
     assert "RuntimeError" in logged
     assert body["request_id"] in logged
+
+
+@pytest.mark.parametrize(("status", "title"), [(418, "I'm a Teapot"), (499, "HTTP 499")])
+async def test_any_status_is_a_problem(app: FastAPI, status: int, title: str) -> None:
+    add_failing_routes(app)
+    async with serve(app) as client:
+        response = await client.get(f"/errors-under-test/status/{status}")
+    assert response.status_code == status
+    assert response.headers["content-type"] == PROBLEM
+    body = response.json()
+    assert (body["status"], body["title"]) == (status, title)
+    assert body["instance"] == f"/errors-under-test/status/{status}"
+
+
+async def test_a_body_that_is_not_json_is_a_problem(app: FastAPI) -> None:
+    add_failing_routes(app)
+    async with serve(app) as client:
+        response = await client.post(
+            "/errors-under-test/body",
+            content=b"\xff{",
+            headers={"content-type": "application/json"},
+        )
+    assert response.status_code in {400, 422}, response.text
+    assert response.headers["content-type"] == PROBLEM
+
+
+async def test_validation_errors_are_documented_as_problems(app: FastAPI) -> None:
+    add_failing_routes(app)
+    async with serve(app) as client:
+        document = (await client.get("/openapi.json")).json()
+    responses = document["paths"]["/errors-under-test/typed"]["get"]["responses"]
+    schema = responses["422"]["content"][PROBLEM]["schema"]
+    assert schema == {"$ref": "#/components/schemas/ValidationProblem"}
+    assert list(responses["500"]["content"]) == [PROBLEM]
+    assert "HTTPValidationError" not in document["components"]["schemas"]

@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request id, access log and the blocking detector.
+"""Pure ASGI middleware: request id, access log, the blocking detector and the body size limit.
 
 Pure ASGI (not BaseHTTPMiddleware) keeps streaming responses streaming, keeps contextvars visible
 to the endpoint and costs one function call per message.
@@ -10,6 +10,7 @@ import uuid
 
 import structlog
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .blocking import LoopMonitor
@@ -26,11 +27,39 @@ access_logger = get_logger("access")
 blocking_logger = get_logger("blocking")
 
 
+# Where a middleware that rewrites the path (header versioning) keeps the one the client called.
+CLIENT_PATH = "client_path"
+
+
 def request_id_of(scope: Scope) -> str | None:
     """The id `RequestIdMiddleware` gave this request."""
     state: dict[str, object] = scope.get("state", {})
     request_id = state.get("request_id")
     return request_id if isinstance(request_id, str) else None
+
+
+def request_path(scope: Scope) -> str:
+    """The path the client called, `root_path` included, before any rewrite of ours.
+
+    Servers put `root_path` in front of `path` already (uvicorn, and Starlette for a mount);
+    `path` is only prefixed here when it does not start with it.
+    """
+    state: dict[str, object] = scope.get("state", {})
+    client_path = state.get(CLIENT_PATH)
+    if isinstance(client_path, str):
+        return client_path
+    root: str = scope.get("root_path", "")
+    path: str = scope["path"]
+    return path if path == root or path.startswith(f"{root}/") else root + path
+
+
+def route_path(scope: Scope) -> str:
+    """The path below `root_path`, as the routes see it: `/v1/items` under `/api/v1/items`."""
+    root: str = scope.get("root_path", "")
+    path: str = scope["path"]
+    if root and (path == root or path.startswith(f"{root}/")):
+        return path[len(root) :]
+    return path
 
 
 class RequestIdMiddleware:
@@ -135,3 +164,44 @@ class BlockingDetectorMiddleware:
                     method=scope["method"],
                     path=scope["path"],
                 )
+
+
+class BodyTooLargeError(HTTPException):
+    """An HTTPException: FastAPI hands those raised while it reads the body to the handlers."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, detail=f"The request body is larger than {limit} bytes.")
+
+
+class BodySizeLimitMiddleware:
+    """Refuse a request body above `max_body_bytes` with a 413, reading no more than the limit.
+
+    A Content-Length above the limit is refused before a byte is read; a chunked body, as soon
+    as what arrived passes the limit (raised where the application reads it, so the error
+    handlers answer it). `UnhandledErrorMiddleware`, outside this one, turns what is raised here
+    into the 413 problem.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            raise BodyTooLargeError(self.max_body_bytes)
+        received = 0
+
+        async def receive_within_limit() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise BodyTooLargeError(self.max_body_bytes)
+            return message
+
+        await self.app(scope, receive_within_limit, send)

@@ -1,19 +1,22 @@
 """API versions: which routers make each version, and the retirement headers of old versions.
 
 Whatever the strategy, a request for version N ends up under the path prefix `/vN` (the header
-strategy rewrites the path), so the deprecation middleware reads the version from the path.
+strategy rewrites the path), so the deprecation middleware reads the version from the path below
+`root_path`.
 """
 
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import problem
+from .middleware import route_path
 from .settings import VersionPolicy
 
 VersionedRouters = Mapping[str, Sequence[APIRouter]]
@@ -26,9 +29,12 @@ def version_from_path(path: str) -> str | None:
     return match["version"] if match else None
 
 
-def include_routers(app: FastAPI, routers: Sequence[APIRouter], *, prefix: str = "") -> None:
+def include_routers(
+    app: FastAPI, routers: Sequence[APIRouter], *, prefix: str = "", **options: Any
+) -> None:
+    """Include each router under `prefix`; `options` go to every `include_router` call."""
     for router in routers:
-        app.include_router(router, prefix=prefix)
+        app.include_router(router, prefix=prefix, **options)
 
 
 def retirement_headers(policy: VersionPolicy) -> dict[str, str]:
@@ -41,6 +47,13 @@ def retirement_headers(policy: VersionPolicy) -> dict[str, str]:
     return headers
 
 
+def add_retirement_headers(response: MutableHeaders, headers: Mapping[str, str]) -> None:
+    """Set the retirement headers; the deprecation link joins the endpoint's own `Link`."""
+    for name, value in headers.items():
+        own = response.get(name) if name == "Link" else None
+        response[name] = f"{own}, {value}" if own else value
+
+
 class DeprecationMiddleware:
     """Add the retirement headers to every response of a deprecated version; 410 after sunset."""
 
@@ -50,7 +63,7 @@ class DeprecationMiddleware:
         self.headers = {version: retirement_headers(p) for version, p in policies.items()}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        version = version_from_path(scope["path"]) if scope["type"] == "http" else None
+        version = version_from_path(route_path(scope)) if scope["type"] == "http" else None
         if version is None or version not in self.policies:
             await self.app(scope, receive, send)
             return
@@ -63,7 +76,7 @@ class DeprecationMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                MutableHeaders(scope=message).update(headers)
+                add_retirement_headers(MutableHeaders(scope=message), headers)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

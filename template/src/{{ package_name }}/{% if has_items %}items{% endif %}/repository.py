@@ -24,8 +24,15 @@ class ItemRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def get(self, item_id: int) -> Item | None:
+    async def get(self, item_id: int, *, for_update: bool = False) -> Item | None:
+        """The item with its tags; `for_update` locks its row until the transaction ends.
+
+        Writers lock the item before its tags, all in the same order: a PATCH that replaces the
+        tags and a concurrent DELETE would otherwise each hold what the other waits for.
+        """
         query = select(Item).options(selectinload(Item.tags)).where(Item.id == item_id)
+        if for_update:
+            query = query.with_for_update(of=Item)
         return (await self.session.scalars(query)).one_or_none()
 
     async def add(self, item: Item) -> Item:

@@ -1,14 +1,26 @@
 """Request and response shapes of the `items` feature."""
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
+from annotated_types import Ge, Le
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
+
+from ..core.bounds import INT32_MAX, Count32, NotBool, StorableText
 
 Status = Literal["draft", "active", "archived"]
 # The whitelisted sorts: a leading "-" means descending. Each has a (key, id) index.
 Sort = Literal["created_at", "-created_at", "name", "-name", "price_cents", "-price_cents"]
+# Each bound is the column's (models.py): String(200), String(50), Integer.
+Name = Annotated[StorableText, Field(min_length=1, max_length=200)]
+Description = Annotated[StorableText, Field(max_length=10_000)]
 Tag = Annotated[str, Field(min_length=1, max_length=50, pattern=r"^[a-z0-9][a-z0-9-]*$")]
+Tags = Annotated[list[Tag], Field(max_length=20)]
+PriceCents = Annotated[int, Ge(0), Le(100_000_000), NotBool, Field(description="Price in cents.")]
+Version = Annotated[int, Ge(1), Le(INT32_MAX), NotBool]
+# PATCH: a field left out keeps its value; null is no value for a column that holds one (422).
+Omitted = SkipJsonSchema[None]
 
 
 class ItemCreate(BaseModel):
@@ -16,11 +28,11 @@ class ItemCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200, description="Unique name.")
-    description: str = Field("", max_length=10_000)
-    price_cents: int = Field(ge=0, le=100_000_000, description="Price in cents.")
+    name: Name = Field(description="Unique name.")
+    description: Description = ""
+    price_cents: PriceCents
     status: Status = "draft"
-    tags: list[Tag] = Field(default_factory=list, max_length=20)
+    tags: Tags = Field(default_factory=list)
 
     @field_validator("tags")
     @classmethod
@@ -33,12 +45,20 @@ class ItemUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    version: int = Field(ge=1, description="The version this change is based on.")
-    name: str | None = Field(None, min_length=1, max_length=200)
-    description: str | None = Field(None, max_length=10_000)
-    price_cents: int | None = Field(None, ge=0, le=100_000_000)
-    status: Status | None = None
-    tags: list[Tag] | None = Field(None, max_length=20)
+    version: Version = Field(description="The version this change is based on.")
+    name: Name | Omitted = None
+    description: Description | Omitted = None
+    price_cents: PriceCents | Omitted = None
+    status: Status | Omitted = None
+    tags: Tags | Omitted = None
+
+    @field_validator("name", "description", "price_cents", "status", "tags", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        # Runs only for fields the client sent (defaults are not validated).
+        if value is None:
+            raise ValueError("leave the field out to keep its value; it cannot be null")
+        return value
 
     @field_validator("tags")
     @classmethod
@@ -74,8 +94,8 @@ class ItemQuery(BaseModel):
 
     status: Status | None = Field(None, description="Only items with this status.")
     tag: Tag | None = Field(None, description="Only items carrying this tag.")
-    min_price_cents: int | None = Field(None, ge=0)
-    max_price_cents: int | None = Field(None, ge=0)
+    min_price_cents: Count32 | None = None
+    max_price_cents: Count32 | None = None
     sort: Sort = Field("-created_at", description="Sort key; a leading '-' is descending.")
     limit: int = Field(20, ge=1, le=100, description="Page size.")
     cursor: str | None = Field(None, description="`next_cursor` of the previous page.")

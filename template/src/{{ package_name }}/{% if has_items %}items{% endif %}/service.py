@@ -32,7 +32,7 @@ async def get_item(*, items: ItemRepository, item_id: int) -> ItemRead:
 
 
 async def update_item(*, items: ItemRepository, item_id: int, data: ItemUpdate) -> ItemRead:
-    item = await _existing(items, item_id)
+    item = await _existing(items, item_id, for_update=True)
     if item.version != data.version:
         raise ItemVersionConflictError()
     changes = data.model_dump(exclude_unset=True, exclude={"version", "tags"})
@@ -47,7 +47,7 @@ async def update_item(*, items: ItemRepository, item_id: int, data: ItemUpdate) 
 
 
 async def delete_item(*, items: ItemRepository, item_id: int) -> None:
-    await items.delete(await _existing(items, item_id))
+    await items.delete(await _existing(items, item_id, for_update=True))
 
 
 async def list_items(
@@ -72,8 +72,8 @@ async def list_items(
     )
 
 
-async def _existing(items: ItemRepository, item_id: int) -> Item:
-    item = await items.get(item_id)
+async def _existing(items: ItemRepository, item_id: int, *, for_update: bool = False) -> Item:
+    item = await items.get(item_id, for_update=for_update)
     if item is None:
         raise ItemNotFoundError()
     return item

@@ -1,41 +1,57 @@
 """HTTP endpoints of the `publications` feature."""
 
-from typing import Any
+from fastapi import APIRouter, Request, Response, status
 
-from fastapi import APIRouter, status
-
+from ..core.dependencies import LOCATION, location
+from ..core.openapi import problems
 from ..core.queue import JobQueueDep
 from ..items.dependencies import ItemRepositoryDep
+from ..items.router import ItemId
 from . import service
 from .dependencies import PublicationRepositoryDep
 from .schemas import PublicationRead, PublicationRequest
 
-router = APIRouter(prefix="/items/{item_id}/publication", tags=["publications"])
-PROBLEMS: dict[int | str, dict[str, Any]] = {
-    404: {"description": "No item has this id, or it was never published."},
-    409: {"description": "The item changed since it was read."},
-    503: {"description": "Saved, but the job could not be enqueued: retry."},
-}
+router = APIRouter(
+    prefix="/items/{item_id}/publication",
+    tags=["publications"],
+    responses=problems({503: "The database is busy, or the job could not be enqueued: retry."}),
+)
+NOT_FOUND = problems({404: "No item has this id, or it was never published."})
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED, responses=PROBLEMS)
-async def request_publication(
-    item_id: int,
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={
+        202: {"headers": LOCATION},
+        **NOT_FOUND,
+        **problems({409: "The item changed since it was read."}),
+    },
+)
+async def request_publication(  # keyword-only: FastAPI passes every parameter by name
+    *,
+    item_id: ItemId,
     data: PublicationRequest,
     items: ItemRepositoryDep,
     publications: PublicationRepositoryDep,
     queue: JobQueueDep,
+    request: Request,
+    response: Response,
 ) -> PublicationRead:
-    """Publish the item's version you read, in the background: poll GET until `published`.
+    """Publish the item's version you read, in the background: poll `Location` until published.
 
     Safe to repeat: the job is enqueued again, and runs only once per version.
     """
-    return await service.request_publication(
+    accepted = await service.request_publication(
         items=items, publications=publications, queue=queue, item_id=item_id, data=data
     )
+    response.headers["Location"] = location(request)  # GET on this path: the publication
+    return accepted
 
 
-@router.get("", responses={404: PROBLEMS[404]})
-async def get_publication(item_id: int, publications: PublicationRepositoryDep) -> PublicationRead:
+@router.get("", responses=NOT_FOUND)
+async def get_publication(
+    item_id: ItemId, publications: PublicationRepositoryDep
+) -> PublicationRead:
     """The item's latest publication: pending, published (with the snapshot) or superseded."""
     return await service.get_publication(publications=publications, item_id=item_id)

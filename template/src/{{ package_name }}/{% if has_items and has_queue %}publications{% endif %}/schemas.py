@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..items.schemas import ItemRead
+from ..items.schemas import ItemRead, Version
 
 Status = Literal["pending", "published", "superseded"]
 
@@ -15,7 +15,7 @@ class PublicationRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    version: int = Field(ge=1, description="The item version to publish; 409 if it moved since.")
+    version: Version = Field(description="The item version to publish; 409 if it moved since.")
 
 
 class PublicationRead(BaseModel):

@@ -1,10 +1,17 @@
 """Logic of the `reports` feature. Keyword-only arguments; never imports FastAPI."""
 
+import asyncio
 import uuid
 
+from ..core.errors import NotFoundError
 from ..core.queue import JobQueue
-from .schemas import ReportAccepted, ReportRequest
-from .tasks import render_report
+from ..core.settings import Settings
+from .schemas import ReportAccepted, ReportRead, ReportRequest
+from .tasks import render_report, report_path
+
+
+class ReportNotFoundError(NotFoundError):
+    detail = "No report with this id has been rendered (yet)."
 
 
 async def request_report(*, queue: JobQueue, data: ReportRequest) -> ReportAccepted:
@@ -14,3 +21,13 @@ async def request_report(*, queue: JobQueue, data: ReportRequest) -> ReportAccep
         render_report, report_id=report_id, title=data.title, pages=data.pages
     )
     return ReportAccepted(report_id=report_id, job_id=job_id)
+
+
+async def get_report(*, settings: Settings, report_id: str) -> ReportRead:
+    """The report the worker wrote (the file appears whole, see tasks.py), or 404."""
+    path = report_path(settings, report_id)
+    try:
+        text = await asyncio.to_thread(path.read_text)
+    except FileNotFoundError as exc:
+        raise ReportNotFoundError() from exc
+    return ReportRead.model_validate_json(text)
