@@ -30,7 +30,7 @@ from rendering import BIN, Rendered, render
 
 pytestmark = pytest.mark.slow
 
-MAX_EXAMPLES = 30  # per operation and phase: about 600 cases a run, well under 2 min
+MAX_EXAMPLES = 30  # per operation and phase: about 600 cases and 20 s a run
 # Each strategy with a database fuzzes at least a third of the 1,000 cases the drill promises.
 MIN_CASES_WITH_A_DATABASE = 334
 RUN_TIMEOUT_SECONDS = 240  # a loaded machine doubled a run (110 s)
