@@ -125,7 +125,7 @@ def start(service: Service, servers: Servers, otlp_endpoint: str) -> Server:
     port = free_port()
     env = service.env(port, otlp_endpoint)
     python = service.rendered.path / ".venv" / "bin" / "python"
-    argv = [python, "-m", service.package]
+    argv: list[str | Path] = [python, "-m", service.package]
     server = servers.start(argv, cwd=service.rendered.path, env=env, port=port)
     server.wait_ready("/readyz", timeout=60)
     return server

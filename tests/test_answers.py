@@ -232,7 +232,7 @@ def test_reserved_dependency_names_are_current() -> None:
 
 
 def test_cloud_run_defaults_to_no_metrics(tmp_path: Path) -> None:
-    """On Cloud Run metrics defaults to no (its validator refuses yes), so no /metrics is rendered."""
+    """On Cloud Run metrics defaults to no (its validator refuses yes): no /metrics rendered."""
     dst = tmp_path / "svc"
     copy(dst, {"project_name": "Orders Service", "deploy_target": "cloud_run"})
     assert recorded(dst)["metrics"] is False

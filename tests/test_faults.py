@@ -26,11 +26,11 @@ from typing import Any
 
 import httpx
 import pytest
+from databases import SERVER_PORTS
+from drills import DrillCase, prepare
 from faultproxy import FaultProxy
-from process import Server, Servers, free_port
-from rendering import BIN, Rendered, render
-from test_database import CASES as DATABASE_CASES
-from test_database import DatabaseCase, admin, create_database
+from process import Server, Servers
+from rendering import Rendered
 
 pytestmark = pytest.mark.slow
 
@@ -52,22 +52,35 @@ BROKER_BOUND = BROKER_TIMEOUT + MARGIN
 READYZ_BOUND = READINESS_TIMEOUT + MARGIN / 2
 PROBLEM_JSON = "application/problem+json"
 BROKER_PORT = 6379  # Redis
-SERVER_PORTS = {"postgresql": 5432, "mysql": 3306}
 
 
 @dataclass(frozen=True)
 class FaultCase:
-    database: DatabaseCase
+    database: str
+    python_version: str
+    api_versioning: str
     queue: str = "none"
 
     @property
     def id(self) -> str:
-        return self.database.database + ("" if self.queue == "none" else f"-{self.queue}")
+        return self.database + ("" if self.queue == "none" else f"-{self.queue}")
+
+    @property
+    def drill(self) -> DrillCase:
+        answers = {
+            "database": self.database,
+            "python_version": self.python_version,
+            "api_versioning": self.api_versioning,
+            "queue": self.queue,
+        }
+        return DrillCase(
+            f"faults-{self.id}", answers | ({"broker": "redis"} if self.queue != "none" else {})
+        )
 
 
 CASES = [
-    FaultCase(DATABASE_CASES[0]),
-    FaultCase(DATABASE_CASES[1], queue="celery"),
+    FaultCase("postgresql", "3.13", "url_path"),
+    FaultCase("mysql", "3.12", "header", queue="celery"),
 ]
 
 
@@ -92,59 +105,38 @@ class Service:
 def service(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Service]:
+    """The render started as its deploy files start it, with a proxy before its database and
+    broker, and small time limits (the drill's figures stay short)."""
     case: FaultCase = request.param
     tmp = tmp_path_factory.mktemp(case.id)
-    answers = {
-        "project_name": "Drill Service",
-        "database": case.database.database,
-        "python_version": case.database.python_version,
-        "queue": case.queue,
-    }
-    rendered = render(tmp / "svc", answers)
-    rendered.install()
-    name = f"drill_{case.database.database}_{secrets.token_hex(3)}"
-    url = create_database(case.database, name, tmp)
-    prefix = str(rendered.answers["package_name"]).upper() + "_"
-    env = {
-        f"{prefix}ENVIRONMENT": "production",
-        f"{prefix}SECRET_KEY": secrets.token_hex(20),
-        f"{prefix}DATABASE_URL": url,
-    }
-    rendered.uv("run", "--locked", "alembic", "upgrade", "head", env=env, about="alembic.ini")
-    port = SERVER_PORTS[case.database.database]
+    prepared = prepare(case.drill, tmp)
+    assert prepared.database_url
+    port = SERVER_PORTS[case.database]
+    prefix = prepared.prefix
     with (
         FaultProxy(port) as db_proxy,
         FaultProxy(BROKER_PORT) as broker_proxy,
         Servers(tmp / "logs") as servers,
     ):
-        env |= {
-            f"{prefix}DATABASE_URL": url.replace(f":{port}/", f":{db_proxy.port}/"),
+        overrides = {
+            f"{prefix}DATABASE_URL": prepared.database_url.replace(
+                f":{port}/", f":{db_proxy.port}/"
+            ),
             f"{prefix}BROKER_URL": f"redis://127.0.0.1:{broker_proxy.port}/0",
-            f"{prefix}PORT": str(free_port()),
             f"{prefix}READINESS_TIMEOUT_SECONDS": str(READINESS_TIMEOUT),
             f"{prefix}DB_CONNECT_TIMEOUT_SECONDS": str(CONNECT_TIMEOUT),
             f"{prefix}DB_POOL_TIMEOUT_SECONDS": str(POOL_TIMEOUT),
             f"{prefix}DB_STATEMENT_TIMEOUT_SECONDS": str(STATEMENT_TIMEOUT),
             f"{prefix}BROKER_TIMEOUT_SECONDS": str(BROKER_TIMEOUT),
-            **rendered.uv_env(),
         }
-        server = servers.start(
-            [BIN / "uv", "run", "--locked", "python", "-m", str(rendered.answers["package_name"])],
-            cwd=rendered.path,
-            env=env,
-            port=int(env[f"{prefix}PORT"]),
-        )
-        server.wait_ready("/readyz", timeout=60)
+        server = prepared.start(servers, overrides)
         # One client for every thread: a client per request would spend the test's GIL on TLS
         # contexts and blur the latencies measured.
         limits = httpx.Limits(max_connections=STUCK_REQUESTS * 2)
         with httpx.Client(timeout=30.0, limits=limits) as client:
             broker = broker_proxy if case.queue != "none" else None
-            yield Service(case, rendered, server, db_proxy, broker, client)
-    if case.database.database == "postgresql":
-        admin(case.database, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    else:
-        admin(case.database, f"DROP DATABASE IF EXISTS `{name}`")
+            yield Service(case, prepared.rendered, server, db_proxy, broker, client)
+    prepared.dispose()
 
 
 def describe(label: str, timings: list[float], statuses: list[int]) -> str:

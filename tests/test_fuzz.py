@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import subprocess
 import time
 from collections.abc import Iterator
@@ -24,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from databases import create_database, drop_database
-from process import Server, Servers, free_port
-from rendering import BIN, Rendered, render
+from drills import DrillCase, DrillService, prepare
+from process import Server, Servers
+from rendering import BIN
 
 pytestmark = pytest.mark.slow
 
@@ -55,6 +54,13 @@ class FuzzCase:
     def id(self) -> str:
         return f"{self.api_versioning}-{self.database}"
 
+    @property
+    def drill(self) -> DrillCase:
+        return DrillCase(f"fuzz-{self.id}", {
+            "api_versioning": self.api_versioning, "database": self.database,
+            "python_version": self.python_version,
+        })  # fmt: skip
+
     def documents(self) -> list[tuple[str, list[str]]]:
         """(document path, extra schemathesis arguments) of each run: one per API version."""
         if self.api_versioning == "mounted":
@@ -73,67 +79,25 @@ CASES = [
 ]
 
 
-@dataclass
-class Service:
-    case: FuzzCase
-    rendered: Rendered
-    database_url: str
-
-    @property
-    def prefix(self) -> str:
-        return str(self.rendered.answers["package_name"]).upper() + "_"
-
-    def env(self, **extra: str) -> dict[str, str]:
-        settings = {
-            "ENVIRONMENT": "production",
-            "SECRET_KEY": secrets.token_hex(20),
-            "DOCS_ENABLED": "true",  # the document under test; off by default in production
-            "OTLP_TRACES_ENDPOINT": "",
-            "LOG_LEVEL": "WARNING",
-            **({"DATABASE_URL": self.database_url} if self.database_url else {}),
-            **extra,
-        }
-        return {
-            **self.rendered.uv_env(),
-            **{self.prefix + name: value for name, value in settings.items()},
-            "WEB_CONCURRENCY": "1",
-            "PYTHONUNBUFFERED": "1",
-        }
-
-
 @pytest.fixture(scope="module", params=CASES, ids=lambda case: case.id)
 def service(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Service]:
+) -> Iterator[tuple[FuzzCase, DrillService]]:
     case: FuzzCase = request.param
-    tmp = tmp_path_factory.mktemp(f"fuzz-{case.id}")
-    answers = {
-        "project_name": "Fuzz Target",
-        "api_versioning": case.api_versioning,
-        "database": case.database,
-        "python_version": case.python_version,
+    prepared = prepare(case.drill, tmp_path_factory.mktemp(f"fuzz-{case.id}"))
+    yield case, prepared
+    prepared.dispose()
+
+
+def start(service: DrillService, servers: Servers) -> Server:
+    """The image's command with the deploy target's production settings, one worker, and the
+    API document (off by default in production) served."""
+    overrides = {
+        f"{service.prefix}DOCS_ENABLED": "true",
+        f"{service.prefix}LOG_LEVEL": "WARNING",
+        "WEB_CONCURRENCY": "1",
     }
-    rendered = render(tmp / "svc", answers)
-    rendered.install()
-    name = f"fuzz_{case.api_versioning}_{secrets.token_hex(3)}"
-    has_database = case.database != "none"
-    url = create_database(case.database, name, tmp) if has_database else ""
-    built = Service(case=case, rendered=rendered, database_url=url)
-    if has_database:
-        rendered.uv("run", "--locked", "alembic", "upgrade", "head", env=built.env())
-    yield built
-    if has_database:
-        drop_database(case.database, name)
-
-
-def start(service: Service, servers: Servers) -> Server:
-    port = free_port()
-    package = str(service.rendered.answers["package_name"])
-    env = service.env(PORT=str(port), HOST="127.0.0.1")
-    argv: list[str | Path] = [BIN / "uv", "run", "--locked", "python", "-m", package]
-    server = servers.start(argv, cwd=service.rendered.path, env=env, port=port)
-    server.wait_ready("/readyz", timeout=30)
-    return server
+    return service.start(servers, overrides)
 
 
 def fuzz(server: Server, document: str, extra: list[str], workdir: Path) -> tuple[int, str]:
@@ -176,20 +140,21 @@ def fuzz(server: Server, document: str, extra: list[str], workdir: Path) -> tupl
     return int(generated[1]), output
 
 
-def test_schemathesis_finds_nothing(service: Service, tmp_path: Path) -> None:
+def test_schemathesis_finds_nothing(service: tuple[FuzzCase, DrillService], tmp_path: Path) -> None:
+    case, prepared = service
     total = 0
     with Servers(tmp_path / "logs") as servers:
-        server = start(service, servers)
-        for document, extra in service.case.documents():
+        server = start(prepared, servers)
+        for document, extra in case.documents():
             started = time.monotonic()
             generated, output = fuzz(server, document, extra, tmp_path)
             total += generated
             summary = output.strip().splitlines()[-1]
             print(
-                f"[{service.case.id}] {document} {' '.join(extra)}: {generated} cases in "
+                f"[{case.id}] {document} {' '.join(extra)}: {generated} cases in "
                 f"{time.monotonic() - started:.0f} s, {summary}"
             )
         assert server.process.poll() is None, server.describe()
-    print(f"[{service.case.id}] {total} cases, no findings")
-    if service.case.database != "none":
+    print(f"[{case.id}] {total} cases, no findings")
+    if case.database != "none":
         assert total >= MIN_CASES_WITH_A_DATABASE, f"only {total} cases generated"
