@@ -6,6 +6,8 @@ response (Content-Length or chunked), and counts the outcome in one of these buc
 
 - `ok` / `statuses`: a complete response (any status; `statuses` counts them by code);
 - `refused`: a new connection was refused (the listener is closed or gone);
+- `not_accepted`: a new connection reset before a byte of the response: it sat in the kernel's
+  backlog when the listener closed, so the server never read the request;
 - `closed_idle`: the server closed a kept-alive connection before a single byte of the response
   (RFC 9112 section 9.6: a server may close an idle connection at any time, and a client retries
   such a request on a new connection, as browsers and HTTP libraries do: the generator retries it);
@@ -37,6 +39,7 @@ class LoadResult:
     ok: int = 0
     refused: int = 0
     closed_idle: int = 0
+    not_accepted: int = 0
     broken: int = 0
     statuses: Counter[int] = field(default_factory=Counter)
     latencies: list[float] = field(default_factory=list)
@@ -68,7 +71,8 @@ class LoadResult:
         return (
             f"{self.sent} sent, {self.ok} answered ({dict(sorted(self.statuses.items()))})"
             f"{after}, {self.refused} refused, {self.closed_idle} idle closes (retried), "
-            f"{self.broken} broken, {rate:.0f} req/s over {self.seconds:.1f} s, p50 "
+            f"{self.not_accepted} not accepted, {self.broken} broken, {rate:.0f} req/s over "
+            f"{self.seconds:.1f} s, p50 "
             f"{median * 1000:.1f} ms, p99 {self.percentile(0.99) * 1000:.1f} ms; errors: {errors}"
         )
 
@@ -164,6 +168,11 @@ class _Run:
             self.result.closed_idle += 1
             self.budget += 1
             self.result.sent -= 1
+        elif not reused and not started_reply and isinstance(exc, ConnectionError):
+            # Reset before a byte on a new connection: it waited in the kernel's backlog when the
+            # listener closed, and the server never took it (a client retries it elsewhere).
+            self.result.not_accepted += 1
+            self.result.errors[f"{type(exc).__name__} on a new connection"] += 1
         else:
             self.result.broken += 1
             suffix = " mid-response" if started_reply else (" on a reused" if reused else "")

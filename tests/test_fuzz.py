@@ -100,7 +100,9 @@ def start(service: DrillService, servers: Servers) -> Server:
     return service.start(servers, overrides)
 
 
-def fuzz(server: Server, document: str, extra: list[str], workdir: Path) -> tuple[int, str]:
+def fuzz(
+    server: Server, document: str, extra: list[str], workdir: Path, *, workers: str
+) -> tuple[int, str]:
     """Run schemathesis on one document; return its generated case count and its output."""
     config = workdir / "schemathesis.toml"
     config.write_text(CONFIG)
@@ -117,7 +119,7 @@ def fuzz(server: Server, document: str, extra: list[str], workdir: Path) -> tupl
         "--seed",
         str(SEED),
         "--workers",
-        "2",
+        workers,
         "--request-timeout",
         "10",
         "--generation-database",
@@ -147,7 +149,10 @@ def test_schemathesis_finds_nothing(service: tuple[FuzzCase, DrillService], tmp_
         server = start(prepared, servers)
         for document, extra in case.documents():
             started = time.monotonic()
-            generated, output = fuzz(server, document, extra, tmp_path)
+            # SQLite takes one writer at a time: concurrent writers wait for the lock and, past
+            # its timeout on a loaded machine, get the documented 503. One client there.
+            workers = "1" if case.database == "sqlite" else "2"
+            generated, output = fuzz(server, document, extra, tmp_path, workers=workers)
             total += generated
             summary = output.strip().splitlines()[-1]
             print(

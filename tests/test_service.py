@@ -386,8 +386,12 @@ def test_max_requests_never_ends_a_single_worker(project: Project, servers: Serv
     statuses: dict[int | str, int] = {}
     slowest = 0.0
     # A recycled gunicorn worker is replaced while requests wait in the listen backlog: give
-    # them a worker's boot time.
-    with httpx.Client(base_url=server.url, timeout=READY_WITHIN_SECONDS, headers=headers) as client:
+    # them a worker's boot time. A connection per request: a worker that reaches its limit closes
+    # its idle keep-alive connections, a race that the SIGTERM drill measures, not this test.
+    no_keepalive = httpx.Limits(max_keepalive_connections=0)
+    with httpx.Client(
+        base_url=server.url, timeout=READY_WITHIN_SECONDS, headers=headers, limits=no_keepalive
+    ) as client:
         for _ in range(total):
             started = time.monotonic()
             try:
