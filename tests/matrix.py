@@ -170,9 +170,11 @@ MATRIX: list[Case] = [
         "tracing": "datadog",
         "queue": "taskiq", "database": "none", "deploy_target": "compose", "license": "Apache-2.0",
     }),
-    Case(id="arq-sqlite-compose-gunicorn-mit-py312-long-names", answers={
+    # Compose's comments quote settings by their full names: no long-names row here (a shorter
+    # comment would touch the lines a team edits, such as stop_grace_period, on update).
+    Case(id="arq-sqlite-compose-gunicorn-mit-py312", answers={
         "tracing": "datadog",
-        "project_name": "Customer Order Management Platform Svcs",
+        "project_name": "Order Platform",
         "queue": "arq", "database": "sqlite", "python_version": "3.12", "server": "gunicorn",
         "license": "MIT",
     }),

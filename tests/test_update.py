@@ -144,7 +144,9 @@ DEPLOY_EDITS = {
     "kubernetes-helm": same(
         "deploy/helm/values.yaml", replace_once("memory: 512Mi", "memory: 768Mi")
     ),
-    "cloud_run": same("deploy/cloudrun/service.yaml", replace_once("memory: 512Mi", "memory: 1Gi")),
+    # Not the memory limit: 0.2.0 rewrites the startup probe's comment just below it (that edit
+    # conflicts once, as the upgrade notes say).
+    "cloud_run": same("deploy/cloudrun/service.yaml", replace_once('cpu: "1"', 'cpu: "2"')),
     "compose": Edit(
         COMPOSE_OLD, COMPOSE_NEW, replace_once("stop_grace_period: 25s", "stop_grace_period: 40s")
     ),
