@@ -50,9 +50,43 @@ PINS: dict[str, dict[str, str]] = {
 }
 
 # Release -> [(old path, new path)] of rendered files, relative to the service's root.
+# `{package_name}` in a path stands for the service's answer.
+SRC = "src/{package_name}"
 MOVES: dict[str, list[tuple[str, str]]] = {
-    # DESIGN.md's layout: production deployment files live under deploy/.
-    "0.2.0": [("compose.prod.yaml", "deploy/compose/compose.prod.yaml")],
+    "0.2.0": [
+        # Every production deployment file under deploy/, one directory per target (deploy/k8s,
+        # deploy/helm, deploy/cloudrun, deploy/compose) beside deploy/deploy.sh.
+        ("compose.prod.yaml", "deploy/compose/compose.prod.yaml"),
+        # core/ split into rooms: the kernel features import, the web machinery the composition
+        # root wires, the integrations (optional components).
+        (f"{SRC}/core/settings.py", f"{SRC}/kernel/settings.py"),
+        (f"{SRC}/core/logging.py", f"{SRC}/kernel/logging.py"),
+        (f"{SRC}/core/errors.py", f"{SRC}/kernel/errors.py"),
+        (f"{SRC}/core/dependencies.py", f"{SRC}/kernel/dependencies.py"),
+        (f"{SRC}/core/bounds.py", f"{SRC}/kernel/bounds.py"),
+        (f"{SRC}/core/openapi.py", f"{SRC}/kernel/openapi.py"),
+        (f"{SRC}/core/versioning.py", f"{SRC}/kernel/versioning.py"),
+        (f"{SRC}/core/pagination.py", f"{SRC}/kernel/pagination.py"),
+        (f"{SRC}/core/models.py", f"{SRC}/kernel/models.py"),
+        (f"{SRC}/core/jobs.py", f"{SRC}/kernel/jobs.py"),
+        (f"{SRC}/core/health.py", f"{SRC}/web/health.py"),
+        (f"{SRC}/core/draining.py", f"{SRC}/web/draining.py"),
+        (f"{SRC}/core/blocking.py", f"{SRC}/web/blocking.py"),
+        (f"{SRC}/core/middleware.py", f"{SRC}/web/middleware.py"),
+        (f"{SRC}/core/api_versions.py", f"{SRC}/web/api_versions.py"),
+        (f"{SRC}/core/probe.py", f"{SRC}/web/probe.py"),
+        (f"{SRC}/core/db.py", f"{SRC}/integrations/db.py"),
+        (f"{SRC}/core/db_dialect.py", f"{SRC}/integrations/db_dialect.py"),
+        (f"{SRC}/core/queue.py", f"{SRC}/integrations/queue.py"),
+        (f"{SRC}/core/celery_broker.py", f"{SRC}/integrations/celery_broker.py"),
+        (f"{SRC}/core/telemetry.py", f"{SRC}/integrations/telemetry.py"),
+        (f"{SRC}/core/metrics.py", f"{SRC}/integrations/metrics.py"),
+        (f"{SRC}/core/metrics_dir.py", f"{SRC}/integrations/metrics_dir.py"),
+        (f"{SRC}/core/job_metrics.py", f"{SRC}/integrations/job_metrics.py"),
+        (f"{SRC}/core/sentry.py", f"{SRC}/integrations/sentry.py"),
+        # The rendered tests' helpers in one package.
+        ("tests/worker_process.py", "tests/support/workers.py"),
+    ],
 }
 
 # The same labels as Copier's own inline conflicts, so one check finds both.
@@ -124,16 +158,36 @@ def render_old_release(template: Path, answers: Path, destination: Path) -> None
         )
 
 
+def answered(answers: Path, question: str) -> str | None:
+    """A plain scalar answer from the answers file (Copier writes `question: value`)."""
+    found = re.search(
+        rf"^{question}:[ \t]*['\"]?([^'\"\n]*)['\"]?[ \t]*$", answers.read_text(), re.M
+    )
+    return found.group(1).strip() if found else None
+
+
+def release_moves(release: str, answers: Path) -> list[tuple[str, str]]:
+    """The release's moves, with `{package_name}` filled in from the service's answers."""
+    package = answered(answers, "package_name") or ""
+    return [
+        (old.format(package_name=package), new.format(package_name=package))
+        for old, new in MOVES.get(release, [])
+        if package or "{package_name}" not in old
+    ]
+
+
 def before_moves(release: str, template: Path, answers: Path) -> None:
+    candidates = release_moves(release, answers)
     moves = [
         (old, new)
-        for old, new in MOVES.get(release, [])
+        for old, new in candidates
         if git("ls-files", "--", old).strip() and not Path(new).exists()
     ]
-    for old, new in MOVES.get(release, []):
-        if (old, new) not in moves:
-            say(f"{old}: not in this service (or {new} exists), nothing to move")
+    absent = len(candidates) - len(moves)
+    if absent:
+        say(f"{absent} of the release's {len(candidates)} moved files are not in this service")
     if not moves:
+        say("nothing to move")
         return
     state = state_dir(release)
     shutil.rmtree(state, ignore_errors=True)

@@ -6,9 +6,10 @@ dependencies: every requirement of template/pyproject.toml.jinja (each option's,
 installed with its own dependencies by `uv pip install --target`, its import names read from the
 installed distributions' RECORD files. A package named like one of them would shadow it.
 
-Run it with each supported interpreter on PATH (the pyenv ones by default) whenever
-`python_version` gains a choice or pyproject.toml.jinja gains a dependency (tests/test_answers.py
-fails until then): `uv run python scripts/update_reserved_names.py`.
+Run it whenever `python_version` gains a choice or pyproject.toml.jinja gains a dependency
+(tests/test_answers.py fails until then): `uv run python scripts/update_reserved_names.py`, with
+each supported interpreter as an argument or, by default, tests/rendering.py's `python_for` of
+each version (`$CFS_PYTHON_3_12`..., else the newest pyenv build).
 """
 
 from __future__ import annotations
@@ -23,10 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = ROOT / "includes" / "reserved_names.jinja"
 PYPROJECT = ROOT / "template" / "pyproject.toml.jinja"
-INTERPRETERS = (
-    "/root/.pyenv/versions/3.12.1/bin/python3",
-    "/root/.pyenv/versions/3.13.0/bin/python3",
-)
+# TODO(issue 14): copier.yml's python_version choices, read through the one copier.yml parser
+# the `questions` branch adds, instead of this list.
+PYTHON_VERSIONS = ("3.12", "3.13")
 PROBE = (
     "import json, keyword, sys;"
     "print(json.dumps([sorted(set(keyword.kwlist) | set(keyword.softkwlist)),"
@@ -158,7 +158,10 @@ def collect(interpreters: tuple[str, ...]) -> tuple[list[str], list[str]]:
 
 
 if __name__ == "__main__":
-    pythons = tuple(sys.argv[1:]) or INTERPRETERS
+    sys.path.insert(0, str(ROOT / "tests"))
+    from rendering import python_for
+
+    pythons = tuple(sys.argv[1:]) or tuple(python_for(version) for version in PYTHON_VERSIONS)
     TARGET.write_text(
         render(
             *collect(pythons),

@@ -3,7 +3,8 @@
 Contracts: probes on /startupz, /livez, /readyz; restricted security context with the image's
 UID/GID 10001; a grace period covering preStop + graceful shutdown; migrations before rollout;
 no secret values anywhere; the database connection budget. Kubernetes manifests (from Kustomize
-or Helm) are checked as parsed documents by `check_api_workload`, which calls the others.
+or Helm) are checked as parsed documents by k8s_checks.py's `check_api_workload`, which calls
+these.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ KNATIVE_SCHEMA = ROOT / "tests" / "schemas" / "knative-service_v1.json"
 IMAGE_UID = 10001
 PROBES = {"startupProbe": "/startupz", "livenessProbe": "/livez", "readinessProbe": "/readyz"}
 SECRET_NAME = re.compile(r"SECRET|PASSWORD|TOKEN|DATABASE_URL|CREDENTIAL|PRIVATE", re.IGNORECASE)
-DEFAULT_CONNECTION_HEADROOM = 10  # core/settings.py: db_connection_headroom
-# core/settings.py: the defaults a deploy file may leave out, and what a shutdown keeps.
+DEFAULT_CONNECTION_HEADROOM = 10  # kernel/settings.py: db_connection_headroom
+# kernel/settings.py: the defaults a deploy file may leave out, and what a shutdown keeps.
 DEFAULT_SHUTDOWN_DRAIN_SECONDS = 1.0
 SHUTDOWN_CLOSE_SECONDS = 2
 # Seconds between the process's own shutdown budget and SIGKILL: the runtime's signal delivery,
@@ -31,6 +32,9 @@ LIVENESS_MIN_TIMEOUT_SECONDS = 5
 LIVENESS_MIN_WINDOW_SECONDS = 30
 # Never through a public Ingress: the probes, /metrics and the API document.
 PRIVATE_PATHS = ("/livez", "/readyz", "/startupz", "/metrics", "/docs", "/openapi.json")
+
+
+# --- documents, containers and their settings ---------------------------------------------------
 
 
 def load_all(text: str) -> list[dict[str, Any]]:
@@ -84,60 +88,7 @@ def validate_k8s(project: Rendered, manifests: str, name: str) -> None:
     assert result.returncode == 0, project.explain(None, f"{name}:\n{output}\n{manifests}")
 
 
-# --- Kubernetes: the contracts of the rendered manifests ------------------------------------
-
-
-def check_api_workload(docs: list[dict[str, Any]], ctx: dict[str, Any]) -> None:
-    """The API Deployment and its neighbours keep every contract of the issue."""
-    prefix = ctx["env_prefix"]
-    deployment = one(docs, "Deployment", "api")
-    pod = deployment["spec"]["template"]["spec"]
-    (container,) = pod["containers"]
-    config = one(docs, "ConfigMap", "config")
-    settings = config["data"]
-
-    # Config: from the ConfigMap; secrets by reference only, and none in the ConfigMap.
-    assert container["envFrom"] == [{"configMapRef": {"name": config["metadata"]["name"]}}]
-    assert not [key for key in settings if SECRET_NAME.search(key)], settings
-    refs = secret_refs(container)
-    wanted = secret_settings(ctx)
-    assert set(refs) == wanted, refs
-    assert all(ref["key"] == name for name, ref in refs.items())
-    assert not [e for e in container.get("env", []) if "value" in e], container["env"]
-
-    # Serving: the image's port, one worker per pod, the image's CMD.
-    assert "command" not in container
-    assert "args" not in container
-    (port,) = container["ports"]
-    assert port["name"] == "http"
-    assert str(port["containerPort"]) == settings[f"{prefix}PORT"] == "8000"
-    assert settings[f"{prefix}HOST"] == "0.0.0.0"  # noqa: S104 - inside the pod
-    assert settings["WEB_CONCURRENCY"] == "1"
-    assert pod["enableServiceLinks"] is False  # <SVC>_PORT would shadow {prefix}PORT
-
-    # Probes on the service's paths and port.
-    for probe, path in PROBES.items():
-        assert container[probe]["httpGet"] == {"path": path, "port": "http"}, probe
-    assert container["readinessProbe"]["timeoutSeconds"] >= 2
-    check_liveness(container["livenessProbe"])
-
-    # Shutdown: preStop sleep, then the graceful shutdown, inside the grace period.
-    pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
-    assert pre_stop > 0
-    check_shutdown_budget(settings, prefix, pod["terminationGracePeriodSeconds"], pre_stop)
-    strategy = deployment["spec"]["strategy"]
-    assert strategy["type"] == "RollingUpdate"
-    assert strategy["rollingUpdate"]["maxUnavailable"] == 0
-
-    # Resources: requests, and a memory limit.
-    assert {"cpu", "memory"} <= set(container["resources"]["requests"])
-    assert "memory" in container["resources"]["limits"]
-
-    check_restricted(pod)
-    check_service_account(docs, pod)
-    check_scaling(docs, ctx, deployment, settings)
-    check_migration_job(docs, ctx, deployment, wanted)
-    check_worker_workload(docs, ctx, deployment, wanted)
+# --- probes, shutdown, public paths -------------------------------------------------------------
 
 
 def check_liveness(probe: dict[str, Any]) -> None:
@@ -195,124 +146,7 @@ def ingress_paths(ingress: dict[str, Any]) -> list[str]:
     ]
 
 
-def check_scaling(
-    docs: list[dict[str, Any]],
-    ctx: dict[str, Any],
-    deployment: dict[str, Any],
-    settings: dict[str, str],
-) -> None:
-    """Service, HPA and PDB select the API's pods; MAX_REPLICAS is the HPA's maximum."""
-    prefix = ctx["env_prefix"]
-    labels = deployment["spec"]["template"]["metadata"]["labels"]
-    selector = deployment["spec"]["selector"]["matchLabels"]
-    assert selector.items() <= labels.items()
-    service = one(docs, "Service")
-    assert service["spec"]["selector"].items() <= labels.items()
-    assert service["spec"]["ports"][0]["targetPort"] == "http"
-    hpa = one(docs, "HorizontalPodAutoscaler")
-    assert hpa["apiVersion"] == "autoscaling/v2"
-    assert hpa["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
-    assert "replicas" not in deployment["spec"], "the HPA owns replicas"
-    (metric,) = hpa["spec"]["metrics"]
-    assert metric["resource"]["name"] == "cpu"
-    assert hpa["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] > 0
-    pdb = one(docs, "PodDisruptionBudget", "api")
-    assert pdb["apiVersion"] == "policy/v1"
-    assert pdb["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
-    assert pdb["spec"]["selector"]["matchLabels"].items() <= labels.items()
-
-    # Connection budget: MAX_REPLICAS is the HPA's maximum, MAX_WORKER_REPLICAS the worker's
-    # replicas, the surges their Deployments' maxSurge, and the pools and jobs fit the database.
-    if ctx["has_database"]:
-        max_replicas = hpa["spec"]["maxReplicas"]
-        worker = one(docs, "Deployment", "worker") if ctx["has_queue"] else None
-        worker_replicas = None if worker is None else int(worker["spec"]["replicas"])
-        worker_surge = None if worker is None else surge_of(worker, int(worker["spec"]["replicas"]))
-        check_connection_budget(
-            settings,
-            ctx,
-            max_replicas,
-            worker_replicas,
-            surge=surge_of(deployment, max_replicas),
-            worker_surge=worker_surge,
-        )
-    else:
-        assert f"{prefix}MAX_REPLICAS" not in settings
-        assert f"{prefix}MAX_SURGE" not in settings
-        assert f"{prefix}MAX_WORKER_REPLICAS" not in settings
-
-
-def check_migration_job(
-    docs: list[dict[str, Any]], ctx: dict[str, Any], deployment: dict[str, Any], wanted: set[str]
-) -> None:
-    """With a database, a migration Job with the API's image; without one, no Job."""
-    container = deployment["spec"]["template"]["spec"]["containers"][0]
-    selector = deployment["spec"]["selector"]["matchLabels"]
-    jobs = by_kind(docs, "Job")
-    if not ctx["has_database"]:
-        assert not jobs
-        return
-    job = one(docs, "Job", "migration")
-    job_pod = job["spec"]["template"]["spec"]
-    (migrate,) = job_pod["containers"]
-    assert migrate["image"] == container["image"]
-    assert migrate["command"] == ["alembic", "upgrade", "head"]
-    assert job_pod["restartPolicy"] == "Never"
-    assert job["spec"]["backoffLimit"] == 0
-    assert job["spec"]["activeDeadlineSeconds"] > 0
-    refs = set(secret_refs(migrate))
-    assert f"{ctx['env_prefix']}DATABASE_URL" in refs, refs
-    assert refs <= wanted, refs
-    check_restricted(job_pod)
-    job_labels = job["spec"]["template"]["metadata"]["labels"]
-    assert not selector.items() <= job_labels.items(), "the Deployment would adopt the Job's pod"
-
-
-def check_worker_workload(
-    docs: list[dict[str, Any]], ctx: dict[str, Any], api: dict[str, Any], wanted: set[str]
-) -> None:
-    """With a queue, a worker Deployment: the API's image and config, the worker's command, its
-    heartbeat probe, a grace period that covers its shutdown timeout, its own PDB."""
-    workers = [doc for doc in by_kind(docs, "Deployment") if doc is not api]
-    if not ctx["has_queue"]:
-        assert not workers, "a worker Deployment without a queue"
-        return
-    worker = one(docs, "Deployment", "worker")
-    pod = worker["spec"]["template"]["spec"]
-    (container,) = pod["containers"]
-    (api_container,) = api["spec"]["template"]["spec"]["containers"]
-    module = f"{ctx['package_name']}.worker"
-    assert container["image"] == api_container["image"]
-    assert container["command"] == ["python", "-m", module]
-    assert container["envFrom"] == api_container["envFrom"]
-    # The API's secrets; Sentry's DSN may be left out: the worker does not report to Sentry.
-    refs = set(secret_refs(container))
-    assert wanted - {f"{ctx['env_prefix']}SENTRY_DSN"} <= refs <= wanted, refs
-    probe = ["python", "-m", f"{module}.probe"]
-    for name in ("startupProbe", "livenessProbe"):
-        assert container[name]["exec"]["command"] == probe, name
-        assert container[name]["timeoutSeconds"] <= container[name]["periodSeconds"], name
-    assert "readinessProbe" not in container, "the worker serves no traffic"
-    assert "lifecycle" not in container, "no preStop sleep: no endpoints to leave"
-    settings = one(docs, "ConfigMap", "config")["data"] | env_values(container)
-    shutdown = float(settings[f"{ctx['env_prefix']}WORKER_SHUTDOWN_TIMEOUT_SECONDS"])
-    assert pod["terminationGracePeriodSeconds"] >= shutdown + 5
-    assert int(worker["spec"]["replicas"]) >= 1
-    assert worker["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
-    check_restricted(pod)
-    assert pod["serviceAccountName"] == api["spec"]["template"]["spec"]["serviceAccountName"]
-
-    labels = worker["spec"]["template"]["metadata"]["labels"]
-    selector = worker["spec"]["selector"]["matchLabels"]
-    assert selector.items() <= labels.items()
-    api_selector = api["spec"]["selector"]["matchLabels"]
-    assert not api_selector.items() <= labels.items(), "the API would adopt the worker's pods"
-    assert not one(docs, "Service")["spec"]["selector"].items() <= labels.items()
-    pdb = one(docs, "PodDisruptionBudget", "worker")
-    assert pdb["spec"]["selector"]["matchLabels"] == selector
-    assert pdb["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
-    hpas = by_kind(docs, "HorizontalPodAutoscaler")
-    assert all(hpa["spec"]["scaleTargetRef"]["name"] != worker["metadata"]["name"] for hpa in hpas)
+# --- the database connection budget -------------------------------------------------------------
 
 
 # The settings the connection budget is computed from (prefixed but WEB_CONCURRENCY).
@@ -374,6 +208,9 @@ def check_connection_budget(
         assert f"{prefix}MAX_WORKER_SURGE" not in settings
     available = int(settings[f"{prefix}DB_MAX_CONNECTIONS"]) - DEFAULT_CONNECTION_HEADROOM
     assert needed <= available, f"connection budget: {needed} > {available}"
+
+
+# --- pod security -------------------------------------------------------------------------------
 
 
 def check_restricted(pod: dict[str, Any]) -> None:

@@ -1,8 +1,8 @@
 """Drill harness: a rendered service started the way its deploy files start it, against the real
 services on this machine.
 
-`prepare()` renders answers, installs the project (`uv lock`, `uv sync --locked`), creates an empty
-database on the real server (PostgreSQL 5432, MariaDB 3306, or an SQLite file) and migrates it.
+`prepare()` takes a service from the `rendered_service` fixture (rendered, installed, with an empty
+database on the real server: PostgreSQL 5432, MariaDB 3306, or an SQLite file) and migrates it.
 `DrillService.start()` then runs the image's `CMD` (read from the rendered Dockerfile) with the
 production environment of the chosen deploy target (read from the rendered deploy files: the
 Kustomize production overlay, the Helm chart with values-production.yaml, the Cloud Run service
@@ -18,21 +18,16 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 import httpx
 import k8s_tools
 import yaml
-from databases import create_database, drop_database
 from deploy_checks import env_values, load_all, one
 from process import Server, Servers, free_port
-from rendering import Rendered, render
+from provision import ServiceFactory
+from rendering import Rendered
 
-BROKER_URLS = {
-    "redis": "redis://127.0.0.1:6379/0",
-    "rabbitmq": "amqp://guest:guest@127.0.0.1:5672//",
-}
 READY_WITHIN_SECONDS = 60.0
 
 
@@ -50,7 +45,7 @@ def image_command(project: Rendered) -> list[str]:
     commands = re.findall(r"^CMD (\[.*\])\s*$", project.read("Dockerfile"), re.MULTILINE)
     assert commands, project.explain("Dockerfile", "no exec-form CMD")
     argv: list[str] = json.loads(commands[-1])
-    return [str(project.path / ".venv" / "bin" / argv[0]), *argv[1:]]
+    return [str(project.venv_bin(argv[0])), *argv[1:]]
 
 
 def _config_map(manifests: str) -> dict[str, str]:
@@ -86,23 +81,16 @@ class DrillService:
 
     case: DrillCase
     rendered: Rendered
-    database_url: str | None
-    broker_url: str | None
-    database_name: str | None = None
 
     @property
     def package(self) -> str:
-        return str(self.rendered.answers["package_name"])
-
-    @property
-    def prefix(self) -> str:
-        return self.package.upper() + "_"
+        return self.rendered.package
 
     @property
     def api_path(self) -> str:
         """An API endpoint that does real work: the items list when there is one."""
         version = "/v1" if self.rendered.answers["api_versioning"] != "header" else ""
-        has_items = self.database_url and self.rendered.answers.get("example_api", True)
+        has_items = self.rendered.database_url and self.rendered.answers.get("example_api", True)
         return f"{version}/items?limit=20" if has_items else f"{version}/about"
 
     @cached_property
@@ -111,23 +99,13 @@ class DrillService:
 
     def base_env(self) -> dict[str, str]:
         """The secrets and local dependencies, without the deploy target's settings."""
-        env = {
-            f"{self.prefix}ENVIRONMENT": "production",
-            f"{self.prefix}SECRET_KEY": secrets.token_urlsafe(48),
+        settings = self.rendered.settings(
+            ENVIRONMENT="production",
+            SECRET_KEY=secrets.token_urlsafe(48),
             # Spans go nowhere: there is no collector here, and drills measure the service.
-            f"{self.prefix}OTLP_TRACES_ENDPOINT": "",
-            "PYTHONUNBUFFERED": "1",
-        }
-        if self.database_url:
-            env[f"{self.prefix}DATABASE_URL"] = self.database_url
-        if self.broker_url:
-            env[f"{self.prefix}BROKER_URL"] = self.broker_url
-        return env
-
-    def dispose(self) -> None:
-        """Drop the service's database."""
-        if self.database_name:
-            drop_database(str(self.rendered.answers["database"]), self.database_name)
+            OTLP_TRACES_ENDPOINT="",
+        )
+        return {**settings, "PYTHONUNBUFFERED": "1"}
 
     def migrate(self) -> None:
         self.rendered.uv(
@@ -136,13 +114,13 @@ class DrillService:
         )  # fmt: skip
 
     def env(self, port: int, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
-        """The target's production settings, the secrets and local dependencies, a port."""
+        """The target's production settings, the secrets and local dependencies, a port, then
+        `overrides` (environment variables, prefixed)."""
         return {
             **self.rendered.uv_env(),
             **self.deploy_env,
             **self.base_env(),
-            f"{self.prefix}HOST": "127.0.0.1",
-            f"{self.prefix}PORT": str(port),
+            **self.rendered.settings(HOST="127.0.0.1", PORT=str(port)),
             **(overrides or {}),
         }
 
@@ -163,7 +141,7 @@ class DrillService:
     def setting(self, name: str, default: str) -> str:
         """A setting as the deploy target gives it (WEB_CONCURRENCY has no prefix)."""
         env = self.deploy_env
-        return env.get(name, env.get(self.prefix + name, default))
+        return env.get(name, env.get(self.rendered.env_prefix + name, default))
 
     def seed(self, server: Server, count: int = 25) -> None:
         """Create `count` items through the API, so that list pages do real work."""
@@ -178,25 +156,15 @@ class DrillService:
                 assert response.status_code in {200, 201}, f"seeding: {response.text}"
 
 
-def prepare(case: DrillCase, tmp: Path) -> DrillService:
-    """Render, install, create the database and migrate: a service ready to start."""
-    rendered = render(tmp / "svc", {"project_name": f"Drill {case.id}", **case.answers})
-    rendered.install()
-    database = str(rendered.answers.get("database", "none"))
-    database_url = name = None
-    if database != "none":
-        name = f"drill_{rendered.answers['package_name']}_{secrets.token_hex(3)}"
-        database_url = create_database(database, name, tmp)
-    queue = rendered.answers.get("queue", "none")
-    broker = "redis" if queue == "arq" else rendered.answers.get("broker")
-    broker_url = BROKER_URLS[str(broker)] if queue != "none" else None
-    service = DrillService(case, rendered, database_url, broker_url, database_name=name)
-    if database_url:
+def prepare(case: DrillCase, rendered_service: ServiceFactory) -> DrillService:
+    """The case's service (rendered, installed, its database created), migrated: ready to start."""
+    rendered = rendered_service({"project_name": f"Drill {case.id}", **case.answers})
+    service = DrillService(case, rendered)
+    if rendered.database_url:
         service.migrate()
     return service
 
 
 def worker_command(project: Rendered) -> list[str]:
     """The queue worker's command on every target: the image's Python, `-m <package>.worker`."""
-    package = project.answers["package_name"]
-    return [str(project.path / ".venv" / "bin" / "python"), "-m", f"{package}.worker"]
+    return [str(project.venv_bin()), "-m", f"{project.package}.worker"]

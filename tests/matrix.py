@@ -26,15 +26,12 @@ import itertools
 import operator
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
 
-import jinja2
-import jinja2.meta
+import copier_yml
 import pytest
-import yaml
-from jinja2.sandbox import SandboxedEnvironment
-from rendering import PROJECT_NAME, ROOT, Rendered, choice_questions, questions
+from copier_yml import choice_questions, questions, render, variables
+from rendering import PROJECT_NAME, Rendered
 
 Item = tuple[str, str]  # (question, value)
 Pair = tuple[str, str, str, str]  # (question, value, question, value), questions in name order
@@ -237,86 +234,14 @@ def cases(**wanted: Any) -> list[Any]:
 ALL_CASES = [pytest.param(case, id=case.id) for case in MATRIX]
 
 
-# --- the answer model: defaults and `when`, evaluated the way copier does ----------------------
-
-
-@cache
-def _env() -> SandboxedEnvironment:
-    """Copier's Jinja setup: its filters, the template root as loader, StrictUndefined."""
-    return SandboxedEnvironment(
-        loader=jinja2.FileSystemLoader(str(ROOT)),
-        extensions=["jinja2_ansible_filters.AnsibleCoreFiltersExtension"],
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-    )
-
-
-def _render(text: str, context: Mapping[str, Any]) -> str:
-    return _env().from_string(text).render(**context)
-
-
-def _to_bool(value: Any) -> bool:
-    """Copier's `cast_to_bool`: numbers, YAML booleans and nulls, then Python truthiness."""
-    if isinstance(value, bool):
-        return value
-    try:
-        return bool(float(value))
-    except (TypeError, ValueError):
-        pass
-    if isinstance(value, str):
-        lower = value.strip().lower()
-        if lower in {"", "n", "no", "f", "false", "off", "~", "null", "none"}:
-            return False
-        if lower in {"y", "yes", "t", "true", "on"}:
-            return True
-    return bool(value)
-
-
-def _value(spec: Mapping[str, Any], raw: Any, context: Mapping[str, Any]) -> Any:
-    """A default or answer as copier casts it (templated strings rendered first)."""
-    if isinstance(raw, str) and ("{{" in raw or "{%" in raw):
-        raw = _render(raw, context)
-    kind = spec.get("type", "str")
-    if spec.get("multiselect"):
-        if isinstance(raw, str):
-            raw = yaml.safe_load(raw) or []
-        return [str(option) for option in raw]
-    if kind == "bool":
-        return _to_bool(raw)
-    if kind in {"yaml", "json"} and isinstance(raw, str):
-        return yaml.safe_load(raw)
-    if kind == "int":
-        return int(raw)
-    if kind == "float":
-        return float(raw)
-    return raw if raw is None else str(raw)
-
-
-def _is_asked(spec: Mapping[str, Any], context: Mapping[str, Any]) -> bool:
-    when = spec.get("when", True)
-    if isinstance(when, str):
-        when = _render(when, context)
-    return _to_bool(when)
+# --- the answer model (copier_yml's), on the questions this module sees ------------------------
 
 
 def effective_row(
     answers: Mapping[str, Any], folder_name: str = "svc"
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(asked, context): the questions copier asks for `answers` with their values, and the full
-    render context (computed values and unasked questions' defaults included).
-
-    Questions are walked in copier.yml order. As in copier, a question that is not asked still
-    takes a given answer (else its default) in the context, but is not asked or stored.
-    """
-    context: dict[str, Any] = {"_folder_name": folder_name}
-    asked: dict[str, Any] = {}
-    for name, spec in questions().items():
-        is_asked = spec.get("when") is not False and _is_asked(spec, context)
-        raw = answers[name] if name in answers else spec.get("default")
-        context[name] = _value(spec, raw, context)
-        if is_asked:
-            asked[name] = context[name]
-    return asked, context
+    """copier_yml.effective_row over `questions()` (which a test may replace with its own)."""
+    return copier_yml.effective_row(answers, folder_name, specs=questions())
 
 
 def validation_errors(asked: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, str]:
@@ -324,7 +249,7 @@ def validation_errors(asked: Mapping[str, Any], context: Mapping[str, Any]) -> d
     errors = {}
     for name in choice_questions():
         validator = questions()[name].get("validator")
-        if name in asked and validator and (message := _render(validator, context).strip()):
+        if name in asked and validator and (message := render(validator, context).strip()):
             errors[name] = message
     return errors
 
@@ -363,12 +288,6 @@ def covered(rows: Iterable[Mapping[str, Any]]) -> tuple[set[Item], set[Pair]]:
     return items, pairs
 
 
-def _variables(template: Any) -> set[str]:
-    if not isinstance(template, str):
-        return set()
-    return set(jinja2.meta.find_undeclared_variables(_env().parse(template)))
-
-
 def controlling_questions() -> list[str]:
     """Choice questions that decide whether another question is asked or valid.
 
@@ -379,9 +298,9 @@ def controlling_questions() -> list[str]:
     choices = choice_questions()
     pending: set[str] = set()
     for name, spec in specs.items():
-        pending |= _variables(spec.get("when"))
+        pending |= variables(spec.get("when"))
         if name in choices:
-            pending |= _variables(spec.get("validator"))
+            pending |= variables(spec.get("validator"))
     seen: set[str] = set()
     while pending:
         name = pending.pop()
@@ -389,7 +308,7 @@ def controlling_questions() -> list[str]:
             continue
         seen.add(name)
         if name not in choices:
-            pending |= _variables(specs[name].get("default")) | _variables(specs[name].get("when"))
+            pending |= variables(specs[name].get("default")) | variables(specs[name].get("when"))
     return [name for name in choices if name in seen]
 
 

@@ -12,7 +12,8 @@ import copier
 import jinja2
 import pytest
 import yaml
-from rendering import ROOT, questions
+from copier_yml import questions
+from rendering import ROOT
 
 
 def copy(dst: Path, data: dict[str, Any]) -> copier.Worker:
@@ -236,5 +237,5 @@ def test_cloud_run_defaults_to_no_metrics(tmp_path: Path) -> None:
     dst = tmp_path / "svc"
     copy(dst, {"project_name": "Orders Service", "deploy_target": "cloud_run"})
     assert recorded(dst)["metrics"] is False
-    assert not (dst / "src/orders_service/core/metrics.py").exists()
+    assert not (dst / "src/orders_service/integrations/metrics.py").exists()
     assert "prometheus" not in (dst / "pyproject.toml").read_text()

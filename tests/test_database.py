@@ -15,14 +15,13 @@ from __future__ import annotations
 import secrets
 import subprocess
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-from databases import admin, create_database, drop_database
+from databases import admin
 from process import Servers, free_port
-from rendering import BIN, Rendered, render
+from provision import ServiceFactory
+from rendering import BIN, Rendered
 
 pytestmark = pytest.mark.slow
 
@@ -47,19 +46,11 @@ CASES = [
 class Project:
     case: DatabaseCase
     rendered: Rendered
-    database_url: str
 
-    @property
-    def prefix(self) -> str:
-        return str(self.rendered.answers["package_name"]).upper() + "_"
-
-    def env(self, **extra: str) -> dict[str, str]:
-        return {
-            f"{self.prefix}DATABASE_URL": self.database_url,
-            f"{self.prefix}ENVIRONMENT": "test",
-            f"{self.prefix}SECRET_KEY": secrets.token_hex(20),
-            **extra,
-        }
+    def env(self, **settings: str) -> dict[str, str]:
+        """Its database, a test environment with a real secret, `settings` (without prefix)."""
+        defaults = {"ENVIRONMENT": "test", "SECRET_KEY": secrets.token_hex(20)}
+        return self.rendered.settings(**(defaults | settings))
 
     def alembic(self, *argv: str) -> subprocess.CompletedProcess[str]:
         return self.rendered.uv(
@@ -68,23 +59,15 @@ class Project:
 
 
 @pytest.fixture(scope="module", params=CASES, ids=lambda case: case.database)
-def project(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Project]:
+def project(request: pytest.FixtureRequest, rendered_service: ServiceFactory) -> Project:
     case: DatabaseCase = request.param
-    tmp = tmp_path_factory.mktemp(case.database)
     answers = {
         "project_name": f"Ledger {case.database.capitalize()}",
         "database": case.database,
         "python_version": case.python_version,
         "api_versioning": case.api_versioning,
     }
-    rendered = render(tmp / "svc", answers)
-    rendered.install()
-    name = f"ledger_{case.database}_{secrets.token_hex(3)}"
-    url = create_database(case.database, name, tmp)
-    yield Project(case=case, rendered=rendered, database_url=url)
-    drop_database(case.database, name)
+    return Project(case=case, rendered=rendered_service(answers))
 
 
 def test_own_suite_passes_against_the_real_database(project: Project) -> None:
@@ -103,37 +86,28 @@ def test_migrations_round_trip_on_the_command_line(project: Project) -> None:
     assert "(head)" in current, project.rendered.explain("alembic.ini", current)
 
 
-@pytest.fixture
-def servers(tmp_path: Path) -> Iterator[Servers]:
-    with Servers(tmp_path / "logs") as running:
-        yield running
-
-
 # PostgreSQL's DROP DATABASE ... WITH (FORCE) cuts a live service off for real, and CREATE
 # DATABASE brings it back: the cleanest outage to stage on this machine.
 @pytest.mark.parametrize("project", [CASES[0]], indirect=True, ids=["postgresql"])
 def test_readiness_follows_the_database(project: Project, servers: Servers) -> None:
     project.alembic("upgrade", "head")
     port = free_port()
-    package = str(project.rendered.answers["package_name"])
     env = project.env(
-        **{
-            f"{project.prefix}PORT": str(port),
-            f"{project.prefix}READINESS_TIMEOUT_SECONDS": str(READINESS_TIMEOUT_SECONDS),
-            f"{project.prefix}ENVIRONMENT": "production",
-            # The per-check body is off outside development unless asked for.
-            f"{project.prefix}READINESS_DETAILS": "true",
-        }
+        PORT=str(port),
+        READINESS_TIMEOUT_SECONDS=str(READINESS_TIMEOUT_SECONDS),
+        ENVIRONMENT="production",
+        # The per-check body is off outside development unless asked for.
+        READINESS_DETAILS="true",
     )
-    env.update(project.rendered.uv_env())
     server = servers.start(
-        [BIN / "uv", "run", "--locked", "python", "-m", package],
+        [BIN / "uv", "run", "--locked", "python", "-m", project.rendered.package],
         cwd=project.rendered.path,
-        env=env,
+        env={**project.rendered.uv_env(), **env},
         port=port,
     )
     server.wait_ready("/readyz", timeout=30)
-    name = project.database_url.rsplit("/", 1)[1]
+    name = project.rendered.database_name
+    assert name, project.rendered.explain(None, "no database was created")
 
     admin(project.case.database, f'DROP DATABASE "{name}" WITH (FORCE)')
     dropped = time.monotonic()

@@ -33,10 +33,17 @@ CLOUD_RUN_PLACEHOLDERS = {
 }
 
 
+def worker_pools(script: str) -> dict[str, tuple[str, int]]:
+    """The worker pools deploy.sh deploys (`worker_pool NAME MODULE INSTANCES` lines): each
+    name's module and instance count."""
+    calls = re.findall(r"^worker_pool (\S+) (\S+) (\d+)$", script, re.MULTILINE)
+    return {name: (module, int(instances)) for name, module, instances in calls}
+
+
 def worker_instances(script: str) -> int | None:
-    """The worker pool's instance count in deploy.sh, if it deploys one."""
-    match = re.search(r"--instances (\d+) ", script)
-    return int(match[1]) if match else None
+    """The queue worker pool's instance count in deploy.sh, if it deploys one."""
+    pools = {name.rsplit("-", 1)[-1]: count for name, (_, count) in worker_pools(script).items()}
+    return pools.get("worker")
 
 
 def substituted(text: str) -> str:
@@ -168,17 +175,26 @@ def test_cloud_run_worker_pool(case: Case, render_case: RenderCase) -> None:
     assert script.index("gcloud run services replace") < deploy, explain
     command = script[deploy:].split("--quiet")[0]
     assert '--image "$image"' in command, explain
-    assert f"--command python \\\n  --args=-m,{ctx['package_name']}.worker" in command, explain
+    assert '--command python \\\n    --args="-m,$2"' in command, explain
+    assert '--instances "$3"' in command, explain
     assert '--env-vars-file "${rendered}/worker.env.yaml"' in command, explain
+    # The worker, and exactly one scheduler, both deployed after the service.
+    slug, package = ctx["project_slug"], ctx["package_name"]
+    pools = worker_pools(script)
+    print(f"worker pools: {pools}")
+    assert pools == {
+        f"{slug}-worker": (f"{package}.worker", 1),
+        f"{slug}-scheduler": (f"{package}.worker.scheduler", 1),
+    }, explain
+    assert script.index("gcloud run services replace") < script.index("\nworker_pool "), explain
+    # The service's secrets, Sentry's DSN included: failed jobs are reported from the worker.
     listed = re.search(r'--set-secrets "([^"]+)"', command)
     assert listed, explain
     secrets = dict(item.split("=", 1) for item in listed[1].split(","))
     service = yaml.safe_load(substituted(project.read("deploy/cloudrun/service.yaml")))
     service_refs = secret_refs(service["spec"]["template"]["spec"]["containers"][0])
-    sentry = f"{prefix}SENTRY_DSN"  # the worker does not report to Sentry
-    assert secrets == {
-        name: f"{ref['name']}:{ref['key']}" for name, ref in service_refs.items() if name != sentry
-    }
+    assert secrets == {name: f"{ref['name']}:{ref['key']}" for name, ref in service_refs.items()}
+    assert (f"{prefix}SENTRY_DSN" in secrets) == ctx["sentry"], explain
     env = yaml.safe_load(substituted(project.read(env_file)))
     assert env[f"{prefix}ENVIRONMENT"] == "staging", project.explain(env_file)
     shutdown = float(env[f"{prefix}WORKER_SHUTDOWN_TIMEOUT_SECONDS"])

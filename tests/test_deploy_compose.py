@@ -28,7 +28,7 @@ def test_compose_production(case: Case, render_case: RenderCase) -> None:
     explain = project.explain(COMPOSE_PROD)
     services = yaml.safe_load(project.read(COMPOSE_PROD))["services"]
     wanted = {"app"} | ({"migrate"} if ctx["has_database"] else set())
-    wanted |= {"worker"} if ctx["has_queue"] else set()
+    wanted |= {"worker", "scheduler"} if ctx["has_queue"] else set()
     assert set(services) == wanted, explain
     for name, service in services.items():
         assert "build" not in service, f"{name}: production runs the CI image"
@@ -70,6 +70,7 @@ def test_compose_production(case: Case, render_case: RenderCase) -> None:
         assert app["environment"].get(f"{prefix}MAX_WORKER_SURGE") == surge, explain
     if ctx["has_queue"]:
         check_compose_worker(services, ctx, explain)
+        check_compose_scheduler(services, ctx, explain)
     if ctx["database"] == "sqlite":
         # A new named volume takes the owner of the image's directory: the app's user.
         chown = f"RUN mkdir /data && chown {IMAGE_UID}:{IMAGE_UID} /data"
@@ -97,3 +98,36 @@ def check_compose_worker(services: dict[str, Any], ctx: dict[str, Any], explain:
         assert condition == "service_completed_successfully", explain
     endpoint = f"{ctx['env_prefix']}OTLP_TRACES_ENDPOINT"
     assert worker["environment"].get(endpoint) == app["environment"].get(endpoint), explain
+
+
+def check_compose_scheduler(services: dict[str, Any], ctx: dict[str, Any], explain: str) -> None:
+    """One scheduler container: the image, env file (secrets, Sentry's DSN) and tracing of the
+    worker, the scheduler's command, the worker's heartbeat healthcheck, a short grace period."""
+    scheduler, worker = services["scheduler"], services["worker"]
+    module = f"{ctx['package_name']}.worker"
+    print(f"compose scheduler: {scheduler}")
+    assert scheduler["command"] == ["python", "-m", f"{module}.scheduler"], explain
+    assert scheduler["deploy"]["replicas"] == 1, explain
+    for key in ("image", "env_file", "healthcheck", "restart", "read_only", "cap_drop"):
+        assert scheduler[key] == worker[key], f"{key}: {explain}"
+    assert "ports" not in scheduler, explain
+    assert int(scheduler["stop_grace_period"].rstrip("s")) <= 15, explain  # it runs no job
+    endpoint = f"{ctx['env_prefix']}OTLP_TRACES_ENDPOINT"
+    environment = scheduler.get("environment", {})
+    assert environment.get(endpoint) == worker["environment"].get(endpoint), explain
+
+
+@pytest.mark.parametrize("case", cases(has_queue=True, deploy_target="compose"))
+def test_compose_local_scheduler(case: Case, render_case: RenderCase) -> None:
+    """The local stack runs one scheduler beside the worker, healthy by the worker's probe."""
+    project = render_case(case)
+    ctx = context_of(case)
+    services = yaml.safe_load(project.read("compose.yaml"))["services"]
+    explain = project.explain("compose.yaml")
+    scheduler, worker = services["scheduler"], services["worker"]
+    module = f"{ctx['package_name']}.worker"
+    assert scheduler["command"] == ["python", "-m", f"{module}.scheduler"], explain
+    assert scheduler["healthcheck"]["test"] == worker["healthcheck"]["test"], explain
+    assert scheduler["image"] == worker["image"], explain
+    condition = scheduler["depends_on"][ctx["queue_broker"]]["condition"]
+    assert condition == "service_healthy", explain

@@ -15,7 +15,6 @@ import k8s_tools
 import pytest
 from deploy_checks import (
     by_kind,
-    check_api_workload,
     check_public_paths,
     env_values,
     ingress_paths,
@@ -23,6 +22,7 @@ from deploy_checks import (
     one,
     validate_k8s,
 )
+from k8s_checks import check_api_workload
 from matrix import Case, RenderCase, cases, context_of
 from rendering import Rendered
 
@@ -72,7 +72,7 @@ def test_kustomize_overlays(case: Case, render_case: RenderCase) -> None:
         namespaces |= {doc["metadata"]["namespace"] for doc in docs}
         components = {doc["metadata"]["labels"].get("app.kubernetes.io/component") for doc in docs}
         # deploy.sh applies by these labels, in this order.
-        assert components <= {"config", "migration", "api", "worker"}, components
+        assert components <= {"config", "migration", "api", "worker", "scheduler"}, components
         assert one(docs, "ServiceAccount")["metadata"]["labels"]["app.kubernetes.io/component"]
     assert len(namespaces) == 2, f"overlays share a namespace: {namespaces}"
 
@@ -89,18 +89,21 @@ def test_kustomize_deploy_script_migrates_before_rollout(
         "component=migration",
         "wait_for_job",
         "notin (config,migration)",
-        "rollout status",
     ]
     ctx = context_of(case)
+    steps.append(f"rollout status deployment/{ctx['project_slug']} ")
     if not ctx["has_database"]:
         steps = [s for s in steps if "job" not in s.lower() and s != "component=migration"]
         assert "alembic" not in script
         assert "wait_for_job" not in script
-    worker_rollout = f"rollout status deployment/{ctx['project_slug']}-worker "
+    rollouts = [
+        f"rollout status deployment/{ctx['project_slug']}-{name} "
+        for name in ("worker", "scheduler")
+    ]
     if ctx["has_queue"]:
-        steps.append(worker_rollout)
+        steps += rollouts
     else:
-        assert worker_rollout not in script
+        assert not [rollout for rollout in rollouts if rollout in script]
     positions = [script.rfind(step) for step in steps]
     assert -1 not in positions, project.explain("deploy/deploy.sh", f"missing: {steps}")
     assert positions == sorted(positions), project.explain("deploy/deploy.sh", "order")
@@ -159,26 +162,26 @@ def test_helm_chart(case: Case, render_case: RenderCase) -> None:
             assert expected.items() <= env.items(), f"hook env {env} misses {expected}"
 
 
+def helm_template_with(project: Rendered, name: str, values: str) -> list[dict[str, Any]]:
+    """The chart's manifests with `values` (YAML) as an extra values file."""
+    override = project.path.parent / f"{project.path.name}-{name}.yaml"
+    override.write_text(values)
+    args = ("template", "svc", "deploy/helm", "--values", override)
+    result = project.run(k8s_tools.helm(), *args, about="deploy/helm/values.yaml")
+    return load_all(result.stdout)
+
+
 @pytest.mark.parametrize("case", cases(uses_helm=True))
 def test_helm_values_switches(case: Case, render_case: RenderCase) -> None:
     """Autoscaling off: fixed replicas, and MAX_REPLICAS follows them."""
     project = render_case(case)
     ctx = context_of(case)
-    override = project.path.parent / f"{project.path.name}-no-hpa.yaml"
-    override.write_text(
+    docs = helm_template_with(
+        project,
+        "no-hpa",
         "autoscaling:\n  enabled: false\nreplicaCount: 3\nrollout:\n  maxSurge: 2\n"
-        "ingress:\n  enabled: true\n"
+        "ingress:\n  enabled: true\n",
     )
-    result = project.run(
-        k8s_tools.helm(),
-        "template",
-        "svc",
-        "deploy/helm",
-        "--values",
-        override,
-        about="deploy/helm/values.yaml",
-    )
-    docs = load_all(result.stdout)
     assert not by_kind(docs, "HorizontalPodAutoscaler")
     api = one(docs, "Deployment", "api")
     assert api["spec"]["replicas"] == 3
@@ -190,6 +193,25 @@ def test_helm_values_switches(case: Case, render_case: RenderCase) -> None:
         data = one(docs, "ConfigMap")["data"]
         assert data[f"{ctx['env_prefix']}MAX_REPLICAS"] == "3"
         assert data[f"{ctx['env_prefix']}MAX_SURGE"] == "2"
+
+
+@pytest.mark.parametrize("case", cases(uses_helm=True, has_queue=True, metrics=True))
+def test_helm_worker_pod_monitor(case: Case, render_case: RenderCase) -> None:
+    """With the operator's monitors on, a PodMonitor scrapes the workers' own metrics port (they
+    have no Service); the scheduler is never scaled, whatever the values."""
+    project = render_case(case)
+    monitors_on = "metrics:\n  serviceMonitor:\n    enabled: true\n"
+    docs = helm_template_with(project, "monitors", monitors_on)
+    monitor = one(docs, "PodMonitor")
+    worker = one(docs, "Deployment", "worker")
+    print(f"PodMonitor: {monitor['spec']}")
+    assert monitor["spec"]["selector"]["matchLabels"] == worker["spec"]["selector"]["matchLabels"]
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    (port,) = worker["spec"]["template"]["spec"]["containers"][0]["ports"]
+    assert endpoint["port"] == port["name"] == "metrics", (endpoint, port)
+    assert endpoint["path"] == "/metrics", endpoint
+    assert one(docs, "ServiceMonitor")["spec"]["endpoints"][0]["port"] == "http"
+    assert one(docs, "Deployment", "scheduler")["spec"]["replicas"] == 1
 
 
 @pytest.mark.parametrize("case", cases(uses_helm=True))

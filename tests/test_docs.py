@@ -1,46 +1,21 @@
-"""The documentation: the site builds without warnings, and every question is documented."""
+"""The documentation: the site builds without warnings, every question is documented, and the
+question text generated from copier.yml (scripts/gen_docs.py) is up to date."""
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
-import yaml
+import gen_docs
+from copier_yml import asked_questions
 
 ROOT = Path(__file__).resolve().parent.parent
+GEN_DOCS = ROOT / "scripts" / "gen_docs.py"
 QUESTION_NAME = re.compile(r"`([A-Za-z_][A-Za-z0-9_]*)`")
-
-
-class _CopierYamlLoader(yaml.SafeLoader):
-    """A safe loader that tolerates Copier's custom tags (such as `!include`)."""
-
-
-def _ignore_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> None:
-    return None
-
-
-_CopierYamlLoader.add_multi_constructor("!", _ignore_tag)
-
-
-def copier_questions() -> list[str]:
-    """Top-level keys of copier.yml that Copier asks: no `_` settings, no `when: false` values."""
-    config: dict[str, Any] = {}
-    text = (ROOT / "copier.yml").read_text(encoding="utf-8")
-    for document in yaml.load_all(text, Loader=_CopierYamlLoader):
-        config.update(document or {})
-    questions = []
-    for name, spec in config.items():
-        if not isinstance(name, str) or name.startswith("_"):
-            continue
-        when = spec.get("when", True) if isinstance(spec, dict) else True
-        if when is False or (isinstance(when, str) and when.strip().lower() == "false"):
-            continue
-        questions.append(name)
-    return questions
 
 
 def readme_table_questions() -> set[str]:
@@ -85,7 +60,7 @@ def test_docs_build_strict(tmp_path: Path) -> None:
 
 
 def test_every_question_is_documented() -> None:
-    questions = copier_questions()
+    questions = list(asked_questions())
     assert questions, "no question found in copier.yml"
 
     without_page = [q for q in questions if not (ROOT / "docs" / "questions" / f"{q}.md").is_file()]
@@ -94,3 +69,66 @@ def test_every_question_is_documented() -> None:
 
     assert not without_page, f"questions without docs/questions/<name>.md: {without_page}"
     assert not not_in_readme, f"questions missing from the README's question table: {not_in_readme}"
+
+
+def run_gen_docs(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(GEN_DOCS), *args], capture_output=True, text=True, check=False
+    )
+
+
+def test_generated_question_text_is_current() -> None:
+    """README's table, docs/questions/index.md's and every page's header match copier.yml."""
+    result = run_gen_docs("--check")
+    assert result.returncode == 0, f"{result.stdout}{result.stderr}"
+
+
+def test_check_shows_a_stale_table(tmp_path: Path) -> None:
+    """--check fails on a hand-edited generated part, and its diff shows the line to restore."""
+    for name in ("README.md", "docs"):
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, tmp_path / name)
+        else:
+            shutil.copy(source, tmp_path / name)
+    readme = tmp_path / "README.md"
+    help_line = gen_docs.help_line(asked_questions()["license"])
+    readme.write_text(readme.read_text().replace(help_line, "A licence."))
+
+    result = run_gen_docs("--check", "--root", str(tmp_path))
+
+    output = f"{result.stdout}{result.stderr}"
+    assert result.returncode == 1, output
+    removed = [line for line in output.splitlines() if line.startswith("-| [`license`]")]
+    added = [line for line in output.splitlines() if line.startswith("+| [`license`]")]
+    (row,) = [row for row in gen_docs.table("docs/questions/") if row.startswith("| [`license`]")]
+    assert removed == ["-" + row.replace(help_line, "A licence.")], output
+    assert added == ["+" + row], output
+    assert "stale: README.md" in output, output
+    assert readme.read_text().count("A licence.") == 1, "--check must not write"
+
+
+def test_help_fits_a_prompt_line() -> None:
+    """Each help is one line of at most HELP_MAX characters; the long text is the docs page's."""
+    too_long = {
+        name: gen_docs.help_line(spec)
+        for name, spec in asked_questions().items()
+        if not 0 < len(gen_docs.help_line(spec)) <= gen_docs.HELP_MAX
+    }
+    assert not too_long, f"help missing or over {gen_docs.HELP_MAX} characters: {too_long}"
+    folded = [name for name, spec in asked_questions().items() if "\n" in spec["help"].strip()]
+    assert not folded, f"help over several lines in copier.yml: {folded}"
+
+
+def test_every_page_explains_its_question() -> None:
+    """Below the generated header, each page explains the question by hand; a question with a
+    validator says what it accepts in a **Validation:** paragraph."""
+    missing = []
+    for name, spec in asked_questions().items():
+        page = (ROOT / "docs" / "questions" / f"{name}.md").read_text()
+        body = page.split(gen_docs.END, 1)[-1]
+        if len(body.split()) < 20:
+            missing.append(f"{name}: nothing written below the generated header")
+        if spec.get("validator") and "**Validation:**" not in body:
+            missing.append(f"{name}: a validator in copier.yml, no **Validation:** paragraph")
+    assert not missing, "\n".join(missing)

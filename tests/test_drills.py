@@ -20,8 +20,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,6 +27,7 @@ import pytest
 from drills import DrillCase, DrillService, prepare
 from loadgen import LoadResult, load
 from process import Server, Servers
+from provision import ServiceFactory
 
 pytestmark = pytest.mark.slow
 
@@ -58,21 +57,12 @@ CASES = [
 
 
 @pytest.fixture(scope="module", params=CASES, ids=lambda case: case.id)
-def service(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[DrillService]:
+def service(request: pytest.FixtureRequest, rendered_service: ServiceFactory) -> DrillService:
     case: DrillCase = request.param
     started = time.monotonic()
-    prepared = prepare(case, tmp_path_factory.mktemp(case.id))
+    prepared = prepare(case, rendered_service)
     print(f"[{case.id}] rendered, installed and migrated in {time.monotonic() - started:.1f} s")
-    yield prepared
-    prepared.dispose()
-
-
-@pytest.fixture
-def servers(tmp_path: Path) -> Iterator[Servers]:
-    with Servers(tmp_path / "logs") as running:
-        yield running
+    return prepared
 
 
 def recycles(server: Server) -> int:

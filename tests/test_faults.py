@@ -30,6 +30,7 @@ from databases import SERVER_PORTS
 from drills import DrillCase, prepare
 from faultproxy import FaultProxy
 from process import Server, Servers
+from provision import ServiceFactory
 from rendering import Rendered
 
 pytestmark = pytest.mark.slow
@@ -40,7 +41,7 @@ CONNECT_TIMEOUT = 1.0
 POOL_TIMEOUT = 1.0
 STATEMENT_TIMEOUT = 1.5
 BROKER_TIMEOUT = 1.5
-DRIVER_GRACE = 1.0  # core/db_dialect.py: the driver gives up this long after the server would
+DRIVER_GRACE = 1.0  # integrations/db_dialect.py: the driver outlasts the server by this much
 MARGIN = 1.5
 LIVEZ_WITHIN = 0.050
 LIVEZ_WORST = 0.250
@@ -103,32 +104,32 @@ class Service:
 
 @pytest.fixture(scope="module", params=CASES, ids=lambda case: case.id)
 def service(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    rendered_service: ServiceFactory,
 ) -> Iterator[Service]:
     """The render started as its deploy files start it, with a proxy before its database and
     broker, and small time limits (the drill's figures stay short)."""
     case: FaultCase = request.param
     tmp = tmp_path_factory.mktemp(case.id)
-    prepared = prepare(case.drill, tmp)
-    assert prepared.database_url
+    prepared = prepare(case.drill, rendered_service)
+    database_url = prepared.rendered.database_url
+    assert database_url, prepared.rendered.explain(None, "no database was created")
     port = SERVER_PORTS[case.database]
-    prefix = prepared.prefix
     with (
         FaultProxy(port) as db_proxy,
         FaultProxy(BROKER_PORT) as broker_proxy,
         Servers(tmp / "logs") as servers,
     ):
-        overrides = {
-            f"{prefix}DATABASE_URL": prepared.database_url.replace(
-                f":{port}/", f":{db_proxy.port}/"
-            ),
-            f"{prefix}BROKER_URL": f"redis://127.0.0.1:{broker_proxy.port}/0",
-            f"{prefix}READINESS_TIMEOUT_SECONDS": str(READINESS_TIMEOUT),
-            f"{prefix}DB_CONNECT_TIMEOUT_SECONDS": str(CONNECT_TIMEOUT),
-            f"{prefix}DB_POOL_TIMEOUT_SECONDS": str(POOL_TIMEOUT),
-            f"{prefix}DB_STATEMENT_TIMEOUT_SECONDS": str(STATEMENT_TIMEOUT),
-            f"{prefix}BROKER_TIMEOUT_SECONDS": str(BROKER_TIMEOUT),
-        }
+        overrides = prepared.rendered.settings(
+            DATABASE_URL=database_url.replace(f":{port}/", f":{db_proxy.port}/"),
+            BROKER_URL=f"redis://127.0.0.1:{broker_proxy.port}/0",
+            READINESS_TIMEOUT_SECONDS=str(READINESS_TIMEOUT),
+            DB_CONNECT_TIMEOUT_SECONDS=str(CONNECT_TIMEOUT),
+            DB_POOL_TIMEOUT_SECONDS=str(POOL_TIMEOUT),
+            DB_STATEMENT_TIMEOUT_SECONDS=str(STATEMENT_TIMEOUT),
+            BROKER_TIMEOUT_SECONDS=str(BROKER_TIMEOUT),
+        )
         server = prepared.start(servers, overrides)
         # One client for every thread: a client per request would spend the test's GIL on TLS
         # contexts and blur the latencies measured.
@@ -136,7 +137,6 @@ def service(
         with httpx.Client(timeout=30.0, limits=limits) as client:
             broker = broker_proxy if case.queue != "none" else None
             yield Service(case, prepared.rendered, server, db_proxy, broker, client)
-    prepared.dispose()
 
 
 def describe(label: str, timings: list[float], statuses: list[int]) -> str:

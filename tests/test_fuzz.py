@@ -18,13 +18,13 @@ import os
 import re
 import subprocess
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from drills import DrillCase, DrillService, prepare
 from process import Server, Servers
+from provision import ServiceFactory
 from rendering import BIN
 
 pytestmark = pytest.mark.slow
@@ -81,20 +81,17 @@ CASES = [
 
 @pytest.fixture(scope="module", params=CASES, ids=lambda case: case.id)
 def service(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[FuzzCase, DrillService]]:
+    request: pytest.FixtureRequest, rendered_service: ServiceFactory
+) -> tuple[FuzzCase, DrillService]:
     case: FuzzCase = request.param
-    prepared = prepare(case.drill, tmp_path_factory.mktemp(f"fuzz-{case.id}"))
-    yield case, prepared
-    prepared.dispose()
+    return case, prepare(case.drill, rendered_service)
 
 
 def start(service: DrillService, servers: Servers) -> Server:
     """The image's command with the deploy target's production settings, one worker, and the
     API document (off by default in production) served."""
     overrides = {
-        f"{service.prefix}DOCS_ENABLED": "true",
-        f"{service.prefix}LOG_LEVEL": "WARNING",
+        **service.rendered.settings(DOCS_ENABLED="true", LOG_LEVEL="WARNING"),
         "WEB_CONCURRENCY": "1",
     }
     return service.start(servers, overrides)

@@ -9,15 +9,16 @@ install, pass ruff, mypy and their own tests, /metrics with two real workers inc
 
 from __future__ import annotations
 
+import re
 import time
-from pathlib import Path
 from typing import Any
 
 import k8s_tools
 import pytest
 import yaml
 from matrix import MATRIX, Case, RenderCase, context_of
-from rendering import Rendered, render
+from provision import ServiceFactory
+from rendering import Rendered
 
 
 def texts(project: Rendered) -> dict[str, str]:
@@ -32,6 +33,13 @@ def texts(project: Rendered) -> dict[str, str]:
     return found
 
 
+def listed_integrations(components: str) -> list[str]:
+    """The modules of `INTEGRATIONS = [...]` in a rendered components.py, in order."""
+    found = re.search(r"^INTEGRATIONS: list\[Integration\] = \[(.*)\]$", components, re.MULTILINE)
+    assert found, components
+    return [name.strip() for name in found.group(1).split(",") if name.strip()]
+
+
 def mentioning(project: Rendered, word: str) -> list[str]:
     return [name for name, text in texts(project).items() if word in text.lower()]
 
@@ -43,8 +51,8 @@ def test_metrics_answer(case: Case, render_case: RenderCase) -> None:
     package = f"src/{project.answers['package_name']}"
     files = set(project.files)
     expected = {
-        f"{package}/core/metrics.py",
-        f"{package}/core/metrics_dir.py",
+        f"{package}/integrations/metrics.py",
+        f"{package}/integrations/metrics_dir.py",
         "tests/test_metrics.py",
         "tests/test_metrics_workers.py",
     }
@@ -57,11 +65,18 @@ def test_metrics_answer(case: Case, render_case: RenderCase) -> None:
         return
     assert expected <= files, project.explain(None, f"missing: {expected - files}")
     assert '"prometheus-client' in project.read("pyproject.toml")
+    # The metrics component is in the service's list and installs /metrics with its recorder.
+    components = project.read(f"{package}/components.py")
+    assert "metrics" in listed_integrations(components), project.explain(f"{package}/components.py")
+    module = project.read(f"{package}/integrations/metrics.py")
+    assert "install_metrics(app, self.metrics)" in module, project.explain(
+        f"{package}/integrations/metrics.py"
+    )
+    # The route recorder must be innermost: the components install before the versioning
+    # middleware is added.
     main = project.read(f"{package}/main.py")
-    assert "install_metrics(app, metrics)" in main, project.explain(f"{package}/main.py")
-    # The route recorder must be innermost: installed before the versioning middleware.
-    assert main.index("install_metrics(") < main.index("install_versions("), project.explain(
-        f"{package}/main.py", "install_metrics must come before install_versions"
+    assert main.index("part.install(") < main.index("install_versions("), project.explain(
+        f"{package}/main.py", "the components must install before install_versions"
     )
     assert "METRICS_SAMPLE_INTERVAL_SECONDS" in project.read(".env.example")
     if ctx["server"] == "gunicorn":
@@ -77,7 +92,7 @@ def test_sentry_answer(case: Case, render_case: RenderCase) -> None:
     project = render_case(case)
     ctx = context_of(case)
     package = f"src/{project.answers['package_name']}"
-    expected = {f"{package}/core/sentry.py", "tests/test_sentry.py"}
+    expected = {f"{package}/integrations/sentry.py", "tests/test_sentry.py"}
     files = set(project.files)
     if not ctx["sentry"]:
         leftovers = mentioning(project, "sentry")
@@ -85,10 +100,17 @@ def test_sentry_answer(case: Case, render_case: RenderCase) -> None:
         return
     assert expected <= files, project.explain(None, f"missing: {expected - files}")
     assert '"sentry-sdk' in project.read("pyproject.toml")
-    settings = project.read(f"{package}/core/settings.py")
-    assert "sentry_dsn: SecretStr" in settings, project.explain(f"{package}/core/settings.py")
+    settings = project.read(f"{package}/kernel/settings.py")
+    assert "sentry_dsn: SecretStr" in settings, project.explain(f"{package}/kernel/settings.py")
     assert "SENTRY_DSN=\n" in project.read(".env.example"), "the example DSN stays empty"
-    assert "init_sentry(settings)" in project.read(f"{package}/main.py")
+    components = project.read(f"{package}/components.py")
+    assert listed_integrations(components)[0] == "sentry", project.explain(
+        f"{package}/components.py", "error reporting opens first (and closes last)"
+    )
+    module = project.read(f"{package}/integrations/sentry.py")
+    assert "init_sentry(self.settings)" in module, project.explain(
+        f"{package}/integrations/sentry.py"
+    )
 
 
 def pod_annotations(manifests: str) -> dict[str, str]:
@@ -188,15 +210,12 @@ SUITES = {
 
 @pytest.mark.slow
 @pytest.mark.parametrize("answers", SUITES.values(), ids=list(SUITES))
-def test_rendered_suite(answers: dict[str, Any], tmp_path: Path) -> None:
+def test_rendered_suite(answers: dict[str, Any], rendered_service: ServiceFactory) -> None:
     started = time.monotonic()
-    project = render(tmp_path / "svc", answers)
-    project.install()
+    project = rendered_service(answers)
     for argv in (("ruff", "check"), ("ruff", "format", "--check"), ("mypy",)):
         project.uv("run", "--locked", *argv, about="pyproject.toml")
-    result = project.uv(
-        "run", "--locked", "pytest", "-q", "-p", "no:cacheprovider", about="pyproject.toml"
-    )
+    result = project.own_suite(workers=None, about="pyproject.toml")
     summary = result.stdout.strip().splitlines()[-1]
     print(f"[{answers}] {summary} ({time.monotonic() - started:.1f} s in all)")
     if answers.get("metrics", True):

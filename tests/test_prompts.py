@@ -12,11 +12,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+import copier_yml
 import matrix
 import pexpect
 import pytest
 import yaml
-from rendering import BIN, ROOT, questions
+from rendering import BIN, ROOT
 
 TIMEOUT = 60  # seconds per prompt: the first one waits for copier to clone the template
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\r")
@@ -31,11 +32,11 @@ def screen(text: str) -> str:
 
 def prompt_text(name: str, context: dict[str, Any]) -> str:
     """The start of what copier prints for a question: its help (rendered), else its name."""
-    help_text = questions()[name].get("help")
+    help_text = copier_yml.questions()[name].get("help")
     if not help_text:
         return name
     if "{{" in help_text or "{%" in help_text:
-        help_text = matrix._render(help_text, context)
+        help_text = copier_yml.render(help_text, context)
     return " ".join(help_text.split())[:40]
 
 

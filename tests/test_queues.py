@@ -5,10 +5,15 @@ the rendered service installs and its own suite passes against the real broker o
 (Redis 6379, RabbitMQ 5672) and PostgreSQL (5432), worker tests included: a job enqueued through
 the API runs in a real worker process; a worker SIGKILLed in the middle of a job leaves it to
 the next worker; a SIGTERM lets the running job finish; the worker's probe follows its
-heartbeat. One case has no database (the `reports` example, its effect a file).
+heartbeat. One case has no database (the `reports` example, its effect a file). The reliability
+tests run too (tests/test_reliability.py): a job that kills its worker on every delivery is
+dead-lettered after its attempts, a retry waits outside the worker's only slot, a dead letter is
+requeued by the operators' command, two schedulers send each tick once; with Sentry (two cases),
+failed and dead-lettered jobs reach a local Sentry.
 
 The suite time, the end-to-end job latency (enqueued through the API until its effect is
-visible) and the time a killed worker's job took to complete are printed (`-s` or `-rA`).
+visible), the time a killed worker's job took to complete and the reliability figures are
+printed (`-s` or `-rA`).
 """
 
 from __future__ import annotations
@@ -19,15 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from rendering import render
+from provision import ServiceFactory
 
 pytestmark = pytest.mark.slow
-
-BROKER_URLS = {
-    "redis": "redis://127.0.0.1:6379/0",
-    "rabbitmq": "amqp://guest:guest@127.0.0.1:5672//",
-}
-POSTGRESQL = "postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
 
 
 @dataclass(frozen=True)
@@ -36,18 +35,20 @@ class QueueCase:
     broker: str
     python_version: str
     database: str
+    sentry: bool = False
 
     @property
     def id(self) -> str:
         return f"{self.queue}-{self.broker}"
 
     @property
-    def answers(self) -> dict[str, str]:
-        answers = {
+    def answers(self) -> dict[str, object]:
+        answers: dict[str, object] = {
             "project_name": f"Jobs {self.queue} {self.broker}",
             "queue": self.queue,
             "python_version": self.python_version,
             "database": self.database,
+            "sentry": self.sentry,
         }
         if self.queue != "arq":
             answers["broker"] = self.broker
@@ -56,11 +57,15 @@ class QueueCase:
 
 CASES = [
     QueueCase("celery", "redis", "3.13", "postgresql"),
-    QueueCase("celery", "rabbitmq", "3.12", "postgresql"),
-    QueueCase("taskiq", "redis", "3.12", "postgresql"),
+    QueueCase("celery", "rabbitmq", "3.12", "postgresql", sentry=True),
+    QueueCase("taskiq", "redis", "3.12", "postgresql", sentry=True),
     QueueCase("taskiq", "rabbitmq", "3.13", "none"),
     QueueCase("arq", "redis", "3.13", "postgresql"),
 ]
+
+
+# What tests/test_reliability.py records (the Sentry one only when the case has Sentry).
+RELIABILITY_FIGURES = ("kill", "retry", "requeue", "schedule", "sentry")
 
 
 def properties(junit: Path) -> dict[str, dict[str, str]]:
@@ -75,21 +80,14 @@ def properties(junit: Path) -> dict[str, dict[str, str]]:
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
 def test_own_suite_runs_jobs_through_a_real_worker(
-    case: QueueCase, tmp_path_factory: pytest.TempPathFactory
+    case: QueueCase, rendered_service: ServiceFactory, tmp_path: Path
 ) -> None:
-    tmp = tmp_path_factory.mktemp(case.id)
+    rendered = rendered_service(case.answers)
+    installed = sum(rendered.timings.values())
+    assert rendered.broker_url, rendered.explain(None, "no broker")
+    junit = tmp_path / "junit.xml"
     started = time.monotonic()
-    rendered = render(tmp / "svc", case.answers)
-    rendered.install()
-    installed = time.monotonic() - started
-
-    prefix = str(rendered.answers["package_name"]).upper() + "_"
-    env = {f"{prefix}BROKER_URL": BROKER_URLS[case.broker]}
-    if case.database == "postgresql":
-        env[f"{prefix}DATABASE_URL"] = POSTGRESQL.format(name=rendered.answers["package_name"])
-    junit = tmp / "junit.xml"
-    started = time.monotonic()
-    rendered.own_suite(env=env, about="tests/test_worker.py", junit=junit)
+    rendered.own_suite(about="tests/test_worker.py, tests/test_reliability.py", junit=junit)
     suite = time.monotonic() - started
 
     recorded = properties(junit)
@@ -104,3 +102,14 @@ def test_own_suite_runs_jobs_through_a_real_worker(
         f"[{case.id}] install {installed:.1f} s, own suite {suite:.1f} s (-n 2), job latency "
         f"{latency * 1000:.0f} ms, killed worker's job done {redelivered[0]:.1f} s after the kill"
     )
+    reliability = {
+        name: value
+        for found in recorded.values()
+        for name, value in found.items()
+        if name in RELIABILITY_FIGURES
+    }
+    for name, value in sorted(reliability.items()):
+        print(f"[{case.id}] {name}: {value}")
+    expected = set(RELIABILITY_FIGURES) if case.sentry else set(RELIABILITY_FIGURES) - {"sentry"}
+    missing = sorted(expected - set(reliability))
+    assert not missing, rendered.explain(None, f"reliability figures not recorded: {missing}")

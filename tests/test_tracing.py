@@ -3,14 +3,16 @@
 Static checks render each tracing value (pairs with the other questions are the matrix's job):
 the telemetry module and its dependencies only with tracing, OTLP over HTTP everywhere, the
 backend in compose.yaml, the endpoint in the deploy files, Cloud Trace's Google credentials and
-log fields. Two representative services then install and run their own suites, whose
-test_tracing.py asserts the span tree with an in-memory exporter and receives the spans of the
-running service (and of a real worker) on an OTLP/HTTP receiver: Jaeger with PostgreSQL and
-Celery on Redis, and Cloud Trace without a database (Celery on RabbitMQ).
+log fields. Two representative services then install and run their own tracing tests (the rest
+of their suites runs in tests/test_queues.py): test_tracing.py asserts the span tree with an
+in-memory exporter and receives the spans of the running service (and of a real worker) on an
+OTLP/HTTP receiver: Jaeger with PostgreSQL and Celery on Redis, and Cloud Trace without a
+database (Celery on RabbitMQ).
 """
 
 from __future__ import annotations
 
+import re
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -18,6 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
+from provision import ServiceFactory
 from rendering import Rendered, render
 
 TRACING = ["none", "jaeger", "tempo", "cloud_trace", "datadog"]
@@ -29,7 +32,7 @@ BACKEND_SERVICES = {
     "datadog": {"datadog-agent"},
 }
 ALL_BACKEND_SERVICES = set().union(*BACKEND_SERVICES.values())
-TELEMETRY = "src/{package}/core/telemetry.py"
+TELEMETRY = "src/{package}/integrations/telemetry.py"
 
 
 @pytest.fixture(scope="module", params=TRACING)
@@ -39,13 +42,9 @@ def traced(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     return render(tmp_path_factory.mktemp(tracing) / "svc", answers)
 
 
-def package(rendered: Rendered) -> str:
-    return str(rendered.answers["package_name"])
-
-
 def test_telemetry_module_and_dependencies_only_with_tracing(traced: Rendered) -> None:
     tracing = traced.answers["tracing"]
-    telemetry = TELEMETRY.format(package=package(traced))
+    telemetry = TELEMETRY.format(package=traced.package)
     pyproject = traced.read("pyproject.toml")
     if tracing == "none":
         assert telemetry not in traced.files, traced.explain(telemetry, "tracing is none")
@@ -55,7 +54,7 @@ def test_telemetry_module_and_dependencies_only_with_tracing(traced: Rendered) -
         return
     assert telemetry in traced.files, traced.explain(None, f"no {telemetry}")
     assert "tests/test_tracing.py" in traced.files
-    assert "tests/otlp_receiver.py" in traced.files
+    assert "tests/support/otlp_receiver.py" in traced.files
     code = traced.read(telemetry)
     # OTLP over HTTP/protobuf, set explicitly; a batch processor; the provider shut down.
     for needle in (
@@ -95,7 +94,7 @@ def test_compose_runs_the_backend_and_points_the_service_at_it(traced: Rendered)
 
 def test_logs_carry_trace_ids_and_cloud_trace_fields(traced: Rendered) -> None:
     tracing = traced.answers["tracing"]
-    logging_py = f"src/{package(traced)}/core/logging.py"
+    logging_py = f"src/{traced.package}/kernel/logging.py"
     code = traced.read(logging_py)
     assert ('event_dict["trace_id"]' in code) == (tracing != "none"), traced.explain(logging_py)
     google = "logging.googleapis.com/trace" in code
@@ -103,10 +102,13 @@ def test_logs_carry_trace_ids_and_cloud_trace_fields(traced: Rendered) -> None:
 
 
 def test_jobs_carry_the_trace_context_only_with_tracing(traced: Rendered) -> None:
-    jobs = f"src/{package(traced)}/core/jobs.py"
+    jobs = f"src/{traced.package}/worker/runtime.py"
     code = traced.read(jobs)
+    telemetry = f"src/{traced.package}/integrations/telemetry.py"
+    if traced.answers["tracing"] != "none":
+        hook = "ENQUEUE_HOOKS.append(inject_trace_context)"
+        assert hook in traced.read(telemetry), traced.explain(telemetry, hook)
     has_tracing = traced.answers["tracing"] != "none"
-    assert ("inject_trace_context(arguments)" in code) == has_tracing, traced.explain(jobs)
     assert ("job_span(job.name, ctx, kwargs)" in code) == has_tracing, traced.explain(jobs)
 
 
@@ -166,25 +168,23 @@ def test_cloud_run_keeps_cpu_for_the_export_after_the_response(
     )
 
 
-# --- representative services run their own suites ---------------------------------------------
+# --- representative services run their own tracing tests ------------------------------------------
 
-POSTGRESQL = "postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+TRACING_TESTS = r"tests/test_(tracing|cloud_trace)\.py"
 SUITES = {
-    "jaeger-postgresql-celery-redis": (
-        {"project_name": "Trace Suite Jaeger", "tracing": "jaeger", "queue": "celery"},
-        "redis://127.0.0.1:6379/0",
-    ),
-    "cloud_trace-nodb-celery-rabbitmq": (
-        {
-            "project_name": "Trace Suite Gcp",
-            "tracing": "cloud_trace",
-            "database": "none",
-            "queue": "celery",
-            "broker": "rabbitmq",
-            "python_version": "3.12",
-        },
-        "amqp://guest:guest@127.0.0.1:5672//",
-    ),
+    "jaeger-postgresql-celery-redis": {
+        "project_name": "Trace Suite Jaeger",
+        "tracing": "jaeger",
+        "queue": "celery",
+    },
+    "cloud_trace-nodb-celery-rabbitmq": {
+        "project_name": "Trace Suite Gcp",
+        "tracing": "cloud_trace",
+        "database": "none",
+        "queue": "celery",
+        "broker": "rabbitmq",
+        "python_version": "3.12",
+    },
 }
 
 
@@ -198,19 +198,15 @@ def recorded_properties(junit: Path) -> dict[str, str]:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(SUITES))
 def test_representative_services_trace_for_real(
-    name: str, tmp_path_factory: pytest.TempPathFactory
+    name: str, rendered_service: ServiceFactory, tmp_path: Path
 ) -> None:
-    answers, broker_url = SUITES[name]
-    tmp = tmp_path_factory.mktemp(name)
-    rendered = render(tmp / "svc", answers)
-    rendered.install()
-    prefix = package(rendered).upper() + "_"
-    env = {f"{prefix}BROKER_URL": broker_url}
-    if rendered.answers["database"] == "postgresql":
-        env[f"{prefix}DATABASE_URL"] = POSTGRESQL.format(name=package(rendered))
-    junit = tmp / "junit.xml"
+    rendered = rendered_service(SUITES[name])
+    junit = tmp_path / "junit.xml"
     started = time.monotonic()
-    rendered.own_suite(env=env, about="tests/test_tracing.py", junit=junit)
+    # Only the tracing tests: the rest of these services' suites runs in tests/test_queues.py
+    # (the first row is its celery-redis case with the default tracing, Jaeger).
+    tracing_tests = [path for path in rendered.files if re.fullmatch(TRACING_TESTS, path)]
+    rendered.own_suite(about="tests/test_tracing.py", junit=junit, paths=tracing_tests)
     suite = time.monotonic() - started
     ran = {case.get("name") for case in ET.parse(junit).getroot().iter("testcase")}  # noqa: S314
     must_run = {
@@ -229,6 +225,6 @@ def test_representative_services_trace_for_real(
     latency = recorded_properties(junit).get("span_export_latency_seconds")
     assert latency is not None, rendered.explain(None, "no span export latency recorded")
     print(
-        f"[{name}] own suite {suite:.1f} s (-n 2), span export latency "
+        f"[{name}] own tracing tests {suite:.1f} s (-n 2), span export latency "
         f"{float(latency) * 1000:.0f} ms (batch delay 100 ms)"
     )

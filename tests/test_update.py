@@ -10,9 +10,11 @@ committed, edited like a team would, and updated to 0.2.0:
    the result is a fresh render of 0.2.0 with the same edits, no conflict; the default service's
    own tests pass after the update (slow);
 3. an edit on the lines the template changed: the service's own wrapper and check exit non-zero,
-   both sides are in the file (inline) or the `.rej` (rej);
-4. the 0.2.0 migration (hooks/migrate.py): compose.prod.yaml moves to deploy/compose/ with the
-   team's edits merged; without --trust the update stops before touching anything;
+   both sides are in the file (inline) or the `.rej` (rej) (test_update_workflows.py, with
+   recopy, check-update and a dirty work tree);
+4. the 0.2.0 migration (hooks/migrate.py): compose.prod.yaml moves to deploy/compose/ and
+   core/settings.py to kernel/settings.py (core/ splits into rooms), with the team's edits
+   merged; without --trust the update stops before touching anything;
 5. an answers file without the questions 0.2.0 adds: the rendered features do not change.
 
 `copier update` exits 0 even when it leaves conflicts behind, so every test inspects the service
@@ -23,250 +25,34 @@ from __future__ import annotations
 
 import os
 import re
-import runpy
-import shutil
 import subprocess
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
-from rendering import BIN, PYTHONS, ROOT
+from provision import dispose, provision
+from rendering import BIN, Rendered
+from update_edits import (
+    ANSWER_SETS,
+    COMPOSE_NEW,
+    COMPOSE_OLD,
+    COMPOSE_SET,
+    answers,
+    typical_edits,
+)
 from update_harness import (
     NEW_RELEASE,
     OLD_RELEASE,
+    Target,
     TemplateHistory,
+    adopt_wrapper,
     answers_of,
     commit_all,
     conflicts,
     git,
-    hermetic_git_env,
+    run_script,
     tree_difference,
     update,
 )
-
-# Unique to these tests: the service's test databases derive from the package name. Given as the
-# project name (package_name follows it), since the build backend finds the package by the
-# distribution name.
-PROJECT_NAME = "Update Svc"
-PACKAGE = "update_svc"
-SETTINGS = f"src/{PACKAGE}/core/settings.py"
-MAX_REQUESTS = re.compile(r"(max_requests: int = Field\(\s*)([0-9_]+)")
-COMPOSE_OLD, COMPOSE_NEW = "compose.prod.yaml", "deploy/compose/compose.prod.yaml"
-
-# Every database, queue and deploy target in four renders.
-ANSWER_SETS: dict[str, dict[str, Any]] = {
-    "defaults": {},  # postgresql, no queue, kubernetes + kustomize, github
-    "mysql-celery-cloud_run": {
-        "database": "mysql",
-        "queue": "celery",
-        "broker": "rabbitmq",
-        "deploy_target": "cloud_run",
-        "ci_provider": "gitlab",
-    },
-    # SQLite deploys with compose only (copier refuses it on kubernetes and cloud_run).
-    "sqlite-taskiq-compose": {
-        "database": "sqlite",
-        "queue": "taskiq",
-        "deploy_target": "compose",
-    },
-    "none-arq-helm": {
-        "database": "none",
-        "queue": "arq",
-        "deploy_target": "kubernetes",
-        "k8s_packaging": "helm",
-        "server": "gunicorn",
-    },
-}
-COMPOSE_SET = "sqlite-taskiq-compose"
-
-
-def answers(name: str) -> dict[str, Any]:
-    return {"project_name": PROJECT_NAME, **ANSWER_SETS[name]}
-
-
-@dataclass(frozen=True)
-class Edit:
-    """A team's edit of one file: its path in the old and in the new release, and the change."""
-
-    old_path: str
-    new_path: str
-    change: Callable[[str], str]
-
-    def apply(self, root: Path, *, new: bool) -> None:
-        path = root / (self.new_path if new else self.old_path)
-        before = path.read_text() if path.exists() else ""
-        after = self.change(before)
-        assert after != before, f"the edit of {path} changed nothing"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(after)
-
-
-def same(path: str, change: Callable[[str], str]) -> Edit:
-    return Edit(path, path, change)
-
-
-def replace_once(old: str, new: str) -> Callable[[str], str]:
-    def change(text: str) -> str:
-        assert old in text, f"{old!r} not found"
-        return text.replace(old, new, 1)
-
-    return change
-
-
-def set_max_requests(value: str) -> Callable[[str], str]:
-    def change(text: str) -> str:
-        assert MAX_REQUESTS.search(text), "no `max_requests: int = Field(<default>` found"
-        return MAX_REQUESTS.sub(lambda m: m[1] + value, text, count=1)
-
-    return change
-
-
-USER_MODULE_TEXT = '''"""The team's own orders endpoints."""
-
-from fastapi import APIRouter
-
-router = APIRouter(prefix="/orders", tags=["orders"])
-
-
-@router.get("")
-async def list_orders() -> list[str]:
-    """Every order (none yet)."""
-    return []
-'''
-README_NOTE = "\n## Team notes\n\nOn call for this service: the #orders-oncall channel.\n"
-DEPLOY_EDITS = {
-    "kubernetes-kustomize": same(
-        "deploy/k8s/base/deployment.yaml", replace_once("memory: 512Mi", "memory: 768Mi")
-    ),
-    "kubernetes-helm": same(
-        "deploy/helm/values.yaml", replace_once("memory: 512Mi", "memory: 768Mi")
-    ),
-    # Not the memory limit: 0.2.0 rewrites the startup probe's comment just below it (that edit
-    # conflicts once, as the upgrade notes say).
-    "cloud_run": same("deploy/cloudrun/service.yaml", replace_once('cpu: "1"', 'cpu: "2"')),
-    "compose": Edit(
-        COMPOSE_OLD, COMPOSE_NEW, replace_once("stop_grace_period: 25s", "stop_grace_period: 40s")
-    ),
-}
-
-
-def typical_edits(answer_set: dict[str, Any]) -> list[Edit]:
-    """A team's first weeks: its own module, a setting, a dependency, a deploy value, notes."""
-    target = answer_set.get("deploy_target", "kubernetes")
-    if target == "kubernetes":
-        target += "-" + answer_set.get("k8s_packaging", "kustomize")
-    return [
-        same(f"src/{PACKAGE}/orders.py", lambda _: USER_MODULE_TEXT),
-        same(SETTINGS, set_max_requests("5_000")),
-        same(
-            "pyproject.toml",
-            replace_once("dependencies = [\n", 'dependencies = [\n    "orjson>=3.10",\n'),
-        ),
-        DEPLOY_EDITS[target],
-        same("README.md", lambda text: text + README_NOTE),
-    ]
-
-
-# --- fixtures -----------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def git_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """The same git for every run: a known identity, no user or system configuration."""
-    saved = dict(os.environ)
-    os.environ.update(hermetic_git_env(tmp_path_factory.mktemp("git-home")))
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
-
-
-@pytest.fixture(scope="module")
-def history(tmp_path_factory: pytest.TempPathFactory, git_env: None) -> TemplateHistory:
-    """Release 0.1.0 from this repository's history, the working tree as 0.2.0."""
-    return TemplateHistory.build(tmp_path_factory.mktemp("history") / "template")
-
-
-# 0.2.0's new questions (tracing, metrics, sentry) come from other branches. Until they are
-# merged, the tests synthesize them (a file each that exists when the feature is on) in a 0.2.1
-# on top of 0.2.0, so that the pins of hooks/migrate.py are exercised now; once merged, the
-# real questions are used and nothing is synthesized.
-SYNTHESIZED_QUESTIONS = {
-    "tracing": (
-        "tracing:\n  type: str\n  choices: [none, jaeger, tempo, cloud_trace, datadog]\n"
-        "  default: \"{{ 'cloud_trace' if deploy_target == 'cloud_run' else 'jaeger' }}\"\n",
-        "{% if tracing != 'none' %}TRACING.md{% endif %}.jinja",
-        "Traces go to {{ tracing }}.\n",
-    ),
-    "metrics": (
-        "metrics:\n  type: bool\n  default: true\n",
-        "{% if metrics %}METRICS.md{% endif %}",
-        "Prometheus metrics at /metrics.\n",
-    ),
-    "sentry": (
-        "sentry:\n  type: bool\n  default: false\n",
-        "{% if sentry %}SENTRY.md{% endif %}",
-        "Errors go to Sentry.\n",
-    ),
-}
-
-
-@dataclass(frozen=True)
-class Target:
-    """The release services update to, and the answers its migration pins for old services."""
-
-    history: TemplateHistory
-    release: str
-    pins: dict[str, Any]
-
-    def fresh(self, dst: Path, answer_set: dict[str, Any], **extra: Any) -> Path:
-        """What a new service of this release looks like with the answers old services keep."""
-        return self.history.render(dst, {**answer_set, **self.pins, **extra}, self.release)
-
-
-@pytest.fixture(scope="module")
-def target(history: TemplateHistory, tmp_path_factory: pytest.TempPathFactory) -> Target:
-    hook = runpy.run_path(str(history.path / "hooks" / "migrate.py"))
-    pins = {key: yaml.safe_load(value) for key, value in hook["PINS"][NEW_RELEASE].items()}
-    copier_yml = (history.path / "copier.yml").read_text()
-    missing = [name for name in pins if not re.search(rf"^{name}:", copier_yml, re.MULTILINE)]
-    if not missing:
-        return Target(history, NEW_RELEASE, pins)
-    synthesized = history.clone(tmp_path_factory.mktemp("synthesized") / "template")
-    config = synthesized.path / "copier.yml"
-    config.write_text(config.read_text() + "".join(SYNTHESIZED_QUESTIONS[n][0] for n in missing))
-    for name in missing:
-        _, path, text = SYNTHESIZED_QUESTIONS[name]
-        (synthesized.path / "template" / path).write_text(text)
-    synthesized.release("0.2.1", "New questions whose defaults turn features on")
-    return Target(synthesized, "0.2.1", pins)
-
-
-def adopt_wrapper(project: Path) -> None:
-    """A service generated before 0.2.0 has no wrapper scripts: the team copies 0.2.0's."""
-    shutil.copytree(ROOT / "template" / "scripts", project / "scripts")
-    commit_all(project, "Add the template-update wrapper")
-
-
-def run_script(project: Path, script: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(project / "scripts" / script), *args],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-        env={**os.environ, "COPIER": str(BIN / "copier")},
-    )
-
-
-def max_requests(project: Path) -> str:
-    match = MAX_REQUESTS.search((project / SETTINGS).read_text())
-    assert match
-    return match[2]
-
 
 # --- 1. no edits (and 5. new questions keep what old services had) -------------------------------
 
@@ -335,93 +121,15 @@ def test_update_keeps_every_edit_and_brings_every_template_change(
 @pytest.mark.slow
 def test_updated_default_service_passes_its_own_tests(target: Target, tmp_path: Path) -> None:
     project, _ = edited_update(target, tmp_path, "defaults")
-    env = {
-        **os.environ,
-        "UV_PYTHON": PYTHONS["3.13"],
-        "VIRTUAL_ENV": "",
-        "UV_NO_PROGRESS": "1",
-        "PYTEST_ADDOPTS": "",
-        "PYTEST_PLUGINS": "",
-    }
-    for argv in (
-        ["lock"],
-        ["sync", "--locked"],
-        ["run", "--locked", "ruff", "check"],
-        ["run", "--locked", "mypy"],
-        ["run", "--locked", "pytest", "-q", "-p", "no:cacheprovider"],
-    ):
-        result = subprocess.run(
-            [str(BIN / "uv"), *argv],
-            cwd=project,
-            capture_output=True,
-            text=True,
-            check=False,
-            env=env,
-            timeout=900,
-        )
-        assert result.returncode == 0, f"uv {' '.join(argv)}:\n{result.stdout}{result.stderr}"
-    assert "orjson" in (project / "uv.lock").read_text()
-
-
-# --- 3. conflicts -------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def changed_history(history: TemplateHistory, tmp_path: Path) -> TemplateHistory:
-    """0.2.1 on top of 0.2.0: the template recycles workers less often (the line teams tune)."""
-    changed = history.clone(tmp_path / "template")
-    settings = changed.path / "template/src/{{ package_name }}/core/settings.py.jinja"
-    settings.write_text(set_max_requests("20_000")(settings.read_text()))
-    changed.release("0.2.1", "Recycle workers less often")
-    return changed
-
-
-@pytest.mark.parametrize(("name", "conflict"), [("defaults", "inline"), (COMPOSE_SET, "rej")])
-def test_conflicting_edit_fails_the_wrapper_and_loses_nothing(
-    name: str, conflict: str, changed_history: TemplateHistory, tmp_path: Path
-) -> None:
-    project = changed_history.generate(tmp_path / "service", answers(name), NEW_RELEASE)
-    set_edit = same(SETTINGS, set_max_requests("5_000"))
-    set_edit.apply(project, new=True)
-    readme = same("README.md", lambda text: text + README_NOTE)
-    readme.apply(project, new=True)
-    commit_all(project, "Team edits")
-
-    # No migration between 0.2.0 and 0.2.1: no --trust.
-    result = run_script(
-        project, "update-from-template.sh", "--vcs-ref", "0.2.1", "--conflict", conflict
-    )
-
-    output = result.stdout + result.stderr
-    assert result.returncode == 1, output
-    problems = conflicts(project)
-    settings = (project / SETTINGS).read_text()
-    if conflict == "inline":
-        assert f"unmerged (UU): {SETTINGS}" in problems, problems
-        assert "Unmerged files" in output, output
-        assert "Conflict markers" in output, output
-        assert "5_000" in settings, settings
-        assert "20_000" in settings, settings
-    else:
-        assert problems == [f"rejected hunks: {SETTINGS}.rej"], problems
-        assert f"{SETTINGS}.rej" in output, output
-        # The file has the template's new line; the team's hunk waits in the .rej.
-        assert "20_000" in settings, settings
-        assert "5_000" in (project / f"{SETTINGS}.rej").read_text()
-    assert README_NOTE in (project / "README.md").read_text()  # the edit that did not conflict
-    assert answers_of(project)["_commit"] == "0.2.1"
-
-    # Resolved as the README says (the team keeps its value), the check passes.
-    if conflict == "inline":
-        markers = r"<<<<<<< before updating\n(.*?)=======\n.*?>>>>>>> after updating\n"
-        (project / SETTINGS).write_text(re.sub(markers, r"\1", settings, flags=re.DOTALL))
-        git(project, "add", SETTINGS)
-    else:
-        (project / f"{SETTINGS}.rej").unlink()
-        same(SETTINGS, set_max_requests("5_000")).apply(project, new=True)
-    resolved = run_script(project, "check-conflicts.sh")
-    assert resolved.returncode == 0, resolved.stdout + resolved.stderr
-    assert max_requests(project) == "5_000"
+    updated = provision(Rendered(path=project, answers=answers_of(project)))
+    try:
+        updated.install()
+        for argv in (["ruff", "check"], ["mypy"]):
+            updated.uv("run", "--locked", *argv, about="pyproject.toml", timeout=900)
+        updated.own_suite(workers=None, about="pyproject.toml")
+    finally:
+        dispose(updated)
+    assert "orjson" in updated.read("uv.lock")
 
 
 # --- 4. the 0.2.0 migration: compose.prod.yaml moves under deploy/ -------------------------------
@@ -503,67 +211,6 @@ def test_moved_file_conflict_is_reported_and_loses_nothing(target: Target, tmp_p
     assert "${ENV_FILE:-.env.prod}" in moved, moved  # the team's side
     assert "${ENV_FILE:-../../.env.production}" in moved, moved  # the release's side
     assert run_script(project, "check-conflicts.sh").returncode == 1
-
-
-# --- recopy, check-update, a dirty tree -------------------------------------------------------
-
-
-def copier_cli(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN / "copier"), *args],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-
-
-def test_check_update_and_recopy(target: Target, tmp_path: Path) -> None:
-    project = target.history.generate(tmp_path / "service", answers("defaults"), OLD_RELEASE)
-
-    check = copier_cli(project, "check-update", "--output-format", "json")
-    assert check.returncode == 0, check.stdout + check.stderr
-    report = yaml.safe_load(check.stdout)
-    assert report["update_available"] is True, report
-    assert report["latest_version"] == target.release, report
-
-    # recopy: the new release over the service with its answers, no merge (the team's edits go,
-    # git keeps them); the answers survive.
-    same("README.md", lambda text: text + README_NOTE).apply(project, new=True)
-    commit_all(project, "Team notes")
-    recopy = copier_cli(project, "recopy", "--defaults", "--overwrite", "--vcs-ref", target.release)
-    assert recopy.returncode == 0, recopy.stdout + recopy.stderr
-    # recopy runs no migration: the new questions take their defaults (and --data keeps features).
-    expected = target.history.render(tmp_path / "fresh", answers("defaults"), target.release)
-    assert tree_difference(project, expected) == []
-    assert README_NOTE in git(project, "show", "HEAD:README.md")
-    commit_all(project, "Recopy")
-
-    latest = copier_cli(project, "check-update", "--output-format", "json")
-    assert yaml.safe_load(latest.stdout)["update_available"] is False, latest.stdout
-
-
-def test_update_refuses_a_dirty_work_tree(target: Target, tmp_path: Path) -> None:
-    project = target.history.generate(tmp_path / "service", answers("defaults"), OLD_RELEASE)
-    adopt_wrapper(project)
-    readme = project / "README.md"
-    uncommitted = readme.read_text() + README_NOTE
-    readme.write_text(uncommitted)
-
-    direct = copier_cli(project, "update", "--defaults", "--trust", "--vcs-ref", target.release)
-    wrapped = run_script(project, "update-from-template.sh", "--vcs-ref", target.release)
-
-    output = direct.stdout + direct.stderr
-    assert direct.returncode != 0, output
-    assert "Destination repository is dirty" in output, output
-    assert "commit or stash" in output, output
-    assert wrapped.returncode == 2, wrapped.stdout + wrapped.stderr
-    assert "commit or stash" in wrapped.stderr, wrapped.stderr
-    # Nothing was touched: the uncommitted edit is intact and the update did not start.
-    assert readme.read_text() == uncommitted
-    assert answers_of(project)["_commit"] == OLD_RELEASE
-    assert git(project, "status", "--porcelain") == " M README.md\n"
 
 
 # --- why the move needs hooks/migrate.py: what Copier does alone -------------------------------

@@ -8,7 +8,9 @@
 - `0.2.0`: the same parts from the working tree (what the next release ships).
 
 Tests clone it when they need a further, synthesized release on top. Services are rendered,
-committed, edited and updated with the same Copier API the CLI uses.
+committed, edited and updated with the same Copier API the CLI uses. `release_target()` is the
+release they update to; `run_script()` and `copier_cli()` run a service's own wrapper scripts and
+Copier's command line. The answer sets and a team's edits are update_edits.py's.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import runpy
 import shutil
 import subprocess
 import tarfile
@@ -25,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 import copier
+import copier_yml
 import yaml
-from rendering import ROOT
+from rendering import BIN, ROOT
 
 TEMPLATE_PARTS = ("template", "copier.yml", "includes", "hooks")
 OLD_RELEASE = "0.1.0"
@@ -220,3 +224,94 @@ def conflicts(project: Path) -> list[str]:
             if CONFLICT_MARKER.match(line):
                 problems.append(f"conflict marker: {name}:{number}: {line}")
     return problems
+
+
+# --- the release services update to ---------------------------------------------------------------
+
+
+# 0.2.0's new questions (tracing, metrics, sentry) come from other branches. Until they are
+# merged, the tests synthesize them (a file each that exists when the feature is on) in a 0.2.1
+# on top of 0.2.0, so that the pins of hooks/migrate.py are exercised now; once merged, the
+# real questions are used and nothing is synthesized.
+SYNTHESIZED_QUESTIONS = {
+    "tracing": (
+        "tracing:\n  type: str\n  choices: [none, jaeger, tempo, cloud_trace, datadog]\n"
+        "  default: \"{{ 'cloud_trace' if deploy_target == 'cloud_run' else 'jaeger' }}\"\n",
+        "{% if tracing != 'none' %}TRACING.md{% endif %}.jinja",
+        "Traces go to {{ tracing }}.\n",
+    ),
+    "metrics": (
+        "metrics:\n  type: bool\n  default: true\n",
+        "{% if metrics %}METRICS.md{% endif %}",
+        "Prometheus metrics at /metrics.\n",
+    ),
+    "sentry": (
+        "sentry:\n  type: bool\n  default: false\n",
+        "{% if sentry %}SENTRY.md{% endif %}",
+        "Errors go to Sentry.\n",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    """The release services update to, and the answers its migration pins for old services."""
+
+    history: TemplateHistory
+    release: str
+    pins: dict[str, Any]
+
+    def fresh(self, dst: Path, answer_set: dict[str, Any], **extra: Any) -> Path:
+        """What a new service of this release looks like with the answers old services keep."""
+        return self.history.render(dst, {**answer_set, **self.pins, **extra}, self.release)
+
+
+def release_target(history: TemplateHistory, workdir: Path) -> Target:
+    """The release of `history` services update to, with the pins of its migration (0.2.0, or a
+    0.2.1 with the questions the pins name synthesized, cloned into `workdir`)."""
+    hook = runpy.run_path(str(history.path / "hooks" / "migrate.py"))
+    pins = {key: yaml.safe_load(value) for key, value in hook["PINS"][NEW_RELEASE].items()}
+    entries = copier_yml.load(history.path / "copier.yml")
+    missing = [name for name in pins if name not in entries]
+    if not missing:
+        return Target(history, NEW_RELEASE, pins)
+    synthesized = history.clone(workdir / "template")
+    config = synthesized.path / "copier.yml"
+    config.write_text(config.read_text() + "".join(SYNTHESIZED_QUESTIONS[n][0] for n in missing))
+    for name in missing:
+        _, path, text = SYNTHESIZED_QUESTIONS[name]
+        (synthesized.path / "template" / path).write_text(text)
+    synthesized.release("0.2.1", "New questions whose defaults turn features on")
+    return Target(synthesized, "0.2.1", pins)
+
+
+# --- a service's own scripts and Copier's command line --------------------------------------------
+
+
+def adopt_wrapper(project: Path) -> None:
+    """A service generated before 0.2.0 has no wrapper scripts: the team copies 0.2.0's."""
+    shutil.copytree(ROOT / "template" / "scripts", project / "scripts")
+    commit_all(project, "Add the template-update wrapper")
+
+
+def run_script(project: Path, script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(project / "scripts" / script), *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+        env={**os.environ, "COPIER": str(BIN / "copier")},
+    )
+
+
+def copier_cli(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "copier"), *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )

@@ -26,6 +26,30 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: worker
 {{- end -}}
 
+{{/* The scheduler's pod selector (a chart with a worker). */}}
+{{- define "app.schedulerSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "app.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: scheduler
+{{- end -}}
+
+{{/* The probes of the worker and the scheduler: both touch the heartbeat file that
+`python -m <package>.worker.probe` checks (it fails when the file is older than three beats). */}}
+{{- define "app.heartbeatProbes" -}}
+startupProbe:
+  exec:
+    command: ["python", "-m", {{ printf "%s.worker.probe" .Values.packageName | quote }}]
+  periodSeconds: 5
+  timeoutSeconds: 5
+  failureThreshold: 12  # up to 60 s to connect to the broker and start beating
+livenessProbe:
+  exec:
+    command: ["python", "-m", {{ printf "%s.worker.probe" .Values.packageName | quote }}]
+  periodSeconds: 10
+  timeoutSeconds: 5
+  failureThreshold: 3
+{{- end -}}
+
 {{/* The most API pods that can run at once: the connection budget's MAX_REPLICAS. */}}
 {{- define "app.maxReplicas" -}}
 {{- if .Values.autoscaling.enabled -}}

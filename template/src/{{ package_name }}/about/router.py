@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from ..core.dependencies import SettingsDep
+from ..kernel.dependencies import SettingsDep
 from . import service
 from .schemas import AboutV1, AboutV2
 

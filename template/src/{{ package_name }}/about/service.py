@@ -1,6 +1,6 @@
 """Logic of the `about` feature: endpoints stay thin and call these functions."""
 
-from ..core.settings import Settings
+from ..kernel.settings import Settings
 from .schemas import AboutV1, AboutV2, Build
 
 

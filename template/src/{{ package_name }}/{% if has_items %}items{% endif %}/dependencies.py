@@ -4,18 +4,18 @@ from typing import Annotated
 
 from fastapi import Depends, Query
 
-from ..core.db import SessionDep
-from ..core.dependencies import SettingsDep
-from ..core.pagination import CursorCodec
+from ..integrations.db import SessionDep
+from ..kernel.dependencies import SettingsDep
+from ..kernel.pagination import CursorCodec
 from .repository import ItemRepository
 from .schemas import ItemQuery
 
 
-def _items(session: SessionDep) -> ItemRepository:
+async def _items(session: SessionDep) -> ItemRepository:
     return ItemRepository(session)
 
 
-def _cursors(settings: SettingsDep) -> CursorCodec:
+async def _cursors(settings: SettingsDep) -> CursorCodec:
     return CursorCodec(settings.secret_key.get_secret_value().encode())
 
 

@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..core.models import Base, BigIntKey, UTCDateTime, utcnow
+from ..kernel.models import Base, BigIntKey, UTCDateTime, utcnow
 
 STATUSES = ("draft", "active", "archived")
 

@@ -4,10 +4,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response, status
 
-from ..core.bounds import Key
-from ..core.dependencies import LOCATION, location
-from ..core.openapi import problems
-from ..core.pagination import Page
+from ..kernel.bounds import Key
+from ..kernel.dependencies import LOCATION, location
+from ..kernel.openapi import problems
+from ..kernel.pagination import Page
 from . import service
 from .dependencies import CursorCodecDep, ItemQueryDep, ItemRepositoryDep
 from .schemas import ItemCreate, ItemRead, ItemUpdate

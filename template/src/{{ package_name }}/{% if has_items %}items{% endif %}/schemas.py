@@ -7,7 +7,7 @@ from annotated_types import Ge, Le
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from ..core.bounds import INT32_MAX, Count32, NotBool, StorableText
+from ..kernel.bounds import INT32_MAX, Count32, NotBool, StorableText
 
 Status = Literal["draft", "active", "archived"]
 # The whitelisted sorts: a leading "-" means descending. Each has a (key, id) index.

@@ -1,11 +1,26 @@
 """Logic of the `items` feature. Keyword-only arguments; never commits; never imports FastAPI."""
 
-from ..core.errors import ConflictError, NotFoundError
-from ..core.models import utcnow
-from ..core.pagination import CursorCodec, Page
+from ..kernel.errors import ConflictError, NotFoundError
+from ..kernel.models import utcnow
+from ..kernel.pagination import CursorCodec, Page
 from .models import Item, ItemTag
 from .repository import ItemRepository, parse_sort_value, sort_value
 from .schemas import ItemCreate, ItemQuery, ItemRead, ItemUpdate
+
+# What other features may use (import contracts, pyproject.toml): its functions take the
+# repository the caller got from `items.dependencies`, or built on its own session (a job).
+__all__ = [
+    "ItemNotFoundError",
+    "ItemRepository",
+    "ItemVersionConflictError",
+    "create_item",
+    "delete_item",
+    "find_item",
+    "get_item",
+    "list_items",
+    "require_version",
+    "update_item",
+]
 
 
 class ItemNotFoundError(NotFoundError):
@@ -29,6 +44,20 @@ async def create_item(*, items: ItemRepository, data: ItemCreate) -> ItemRead:
 
 async def get_item(*, items: ItemRepository, item_id: int) -> ItemRead:
     return ItemRead.model_validate(await _existing(items, item_id))
+
+
+async def find_item(*, items: ItemRepository, item_id: int) -> ItemRead | None:
+    """The item, or None: for other features, which decide themselves what a missing one means."""
+    item = await items.get(item_id)
+    return ItemRead.model_validate(item) if item is not None else None
+
+
+async def require_version(*, items: ItemRepository, item_id: int, version: int) -> ItemRead:
+    """The item at `version`: 404 when it does not exist, 409 when it changed since."""
+    item = await _existing(items, item_id)
+    if item.version != version:
+        raise ItemVersionConflictError()
+    return ItemRead.model_validate(item)
 
 
 async def update_item(*, items: ItemRepository, item_id: int, data: ItemUpdate) -> ItemRead:

@@ -4,11 +4,11 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from ..core.db import SessionDep
+from ..integrations.db import SessionDep
 from .repository import PublicationRepository
 
 
-def _publications(session: SessionDep) -> PublicationRepository:
+async def _publications(session: SessionDep) -> PublicationRepository:
     return PublicationRepository(session)
 
 

@@ -5,11 +5,12 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..core.models import Base, BigIntKey, UTCDateTime
+from ..kernel.models import Base, BigIntKey, UTCDateTime
 
 # pending: requested, the job has not run yet; published: the job took the snapshot;
-# superseded: the item changed before the job ran (a newer publication is requested instead).
-STATUSES = ("pending", "published", "superseded")
+# superseded: the item changed before the job ran (a newer publication is requested instead);
+# failed: the job was dead-lettered (it failed for good, or killed its worker every time).
+STATUSES = ("pending", "published", "superseded", "failed")
 
 
 class ItemPublication(Base):

@@ -1,5 +1,7 @@
 """SQL of the `publications` feature: the only place that builds queries for it."""
 
+from datetime import datetime
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,6 +20,16 @@ class PublicationRepository:
         if for_update:
             query = query.with_for_update()
         return (await self.session.scalars(query)).one_or_none()
+
+    async def pending_since(self, before: datetime, *, limit: int) -> list[ItemPublication]:
+        """Publications still pending that were requested before `before`, oldest first."""
+        query = (
+            select(ItemPublication)
+            .where(ItemPublication.status == "pending", ItemPublication.requested_at < before)
+            .order_by(ItemPublication.requested_at)
+            .limit(limit)
+        )
+        return list(await self.session.scalars(query))
 
     async def add(self, publication: ItemPublication) -> ItemPublication:
         self.session.add(publication)

@@ -2,11 +2,11 @@
 
 from fastapi import APIRouter, Request, Response, status
 
-from ..core.dependencies import LOCATION, location
-from ..core.openapi import problems
-from ..core.queue import JobQueueDep
+from ..integrations.queue import JobQueueDep
 from ..items.dependencies import ItemRepositoryDep
 from ..items.router import ItemId
+from ..kernel.dependencies import LOCATION, location
+from ..kernel.openapi import problems
 from . import service
 from .dependencies import PublicationRepositoryDep
 from .schemas import PublicationRead, PublicationRequest
@@ -53,5 +53,6 @@ async def request_publication(  # keyword-only: FastAPI passes every parameter b
 async def get_publication(
     item_id: ItemId, publications: PublicationRepositoryDep
 ) -> PublicationRead:
-    """The item's latest publication: pending, published (with the snapshot) or superseded."""
+    """The item's latest publication: pending, published (with the snapshot), superseded, or
+    failed (its job was dead-lettered: it failed for good, or its worker died every time)."""
     return await service.get_publication(publications=publications, item_id=item_id)

@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..items.schemas import ItemRead, Version
 
-Status = Literal["pending", "published", "superseded"]
+Status = Literal["pending", "published", "superseded", "failed"]  # models.STATUSES
 
 
 class PublicationRequest(BaseModel):

@@ -1,11 +1,10 @@
 """Logic of the `publications` feature. Keyword-only arguments; never commits."""
 
-from ..core.db import after_commit
-from ..core.errors import NotFoundError
-from ..core.models import utcnow
-from ..core.queue import JobQueue
-from ..items.repository import ItemRepository
-from ..items.service import ItemNotFoundError, ItemVersionConflictError
+from ..integrations.db import after_commit
+from ..integrations.queue import JobQueue
+from ..items.service import ItemRepository, require_version
+from ..kernel.errors import NotFoundError
+from ..kernel.models import utcnow
 from .models import ItemPublication
 from .repository import PublicationRepository
 from .schemas import PublicationRead, PublicationRequest
@@ -25,11 +24,7 @@ async def request_publication(
     data: PublicationRequest,
 ) -> PublicationRead:
     """Record a pending publication; the job is enqueued only once the transaction commits."""
-    item = await items.get(item_id)
-    if item is None:
-        raise ItemNotFoundError()
-    if item.version != data.version:
-        raise ItemVersionConflictError()
+    await require_version(items=items, item_id=item_id, version=data.version)
     publication = await publications.get(item_id, for_update=True)
     if publication is None:
         publication = ItemPublication(item_id=item_id)

@@ -10,7 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..core.settings import Settings
+from ..kernel.settings import Settings
 
 # The probe fails after this many missed beats.
 MISSED_BEATS = 3

@@ -7,7 +7,7 @@ as the worker, so run it in the worker's container (Kubernetes exec probe, compo
 
 import sys
 
-from ..core.settings import get_settings
+from ..kernel.settings import get_settings
 from .heartbeat import Heartbeat
 
 

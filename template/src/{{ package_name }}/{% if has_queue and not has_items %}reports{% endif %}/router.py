@@ -4,9 +4,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response, status
 
-from ..core.dependencies import LOCATION, SettingsDep, location
-from ..core.openapi import problems
-from ..core.queue import JobQueueDep
+from ..integrations.queue import JobQueueDep
+from ..kernel.dependencies import LOCATION, SettingsDep, location
+from ..kernel.openapi import problems
 from . import service
 from .schemas import REPORT_ID, ReportAccepted, ReportRead, ReportRequest
 

@@ -5,7 +5,7 @@ from typing import Annotated
 from annotated_types import Ge, Le
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..core.bounds import NotBool
+from ..kernel.bounds import NotBool
 
 # Report ids are uuid4 hex: nothing else may become a file name under report_dir.
 REPORT_ID = r"^[0-9a-f]{32}$"

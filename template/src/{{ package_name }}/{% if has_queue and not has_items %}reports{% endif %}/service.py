@@ -3,9 +3,9 @@
 import asyncio
 import uuid
 
-from ..core.errors import NotFoundError
-from ..core.queue import JobQueue
-from ..core.settings import Settings
+from ..integrations.queue import JobQueue
+from ..kernel.errors import NotFoundError
+from ..kernel.settings import Settings
 from .schemas import ReportAccepted, ReportRead, ReportRequest
 from .tasks import render_report, report_path
 

@@ -3,11 +3,12 @@
 import asyncio
 import json
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 
-from ..core.jobs import JobContext, job
-from ..core.logging import get_logger
-from ..core.settings import Settings
+from ..kernel.jobs import JobContext, job
+from ..kernel.logging import get_logger
+from ..kernel.settings import Settings
 
 logger = get_logger(__name__)
 # Rendering one page stands for the real work of a job: queries, HTTP calls, a file to build.
@@ -44,3 +45,11 @@ def _write_atomically(path: Path, text: str) -> None:
     partial = path.with_suffix(".partial")
     partial.write_text(text)
     partial.replace(path)
+
+
+@job(name="reports.render_daily_report")
+async def render_daily_report(ctx: JobContext) -> None:
+    """Periodic: the report of the day (UTC), `daily-<date>`, rendered once whatever the
+    number of times the tick is delivered (the report id is the day)."""
+    day = datetime.now(UTC).date().isoformat()
+    await render_report.func(ctx, report_id=f"daily-{day}", title=f"Daily report {day}", pages=1)

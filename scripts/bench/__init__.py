@@ -1,0 +1,1 @@
+"""Helpers of scripts/bench_service.py: wrk, the rendered services, baselines and the report."""

@@ -1,1 +1,0 @@
-"""The shared kernel: settings, logging, middleware, errors, health and API versioning."""
