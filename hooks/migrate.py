@@ -59,7 +59,7 @@ MOVES: dict[str, list[tuple[str, str]]] = {
         ("compose.prod.yaml", "deploy/compose/compose.prod.yaml"),
         # core/ split into rooms: the kernel features import, the web machinery the composition
         # root wires, the integrations (optional components).
-        (f"{SRC}/core/settings.py", f"{SRC}/kernel/settings.py"),
+        (f"{SRC}/core/settings.py", f"{SRC}/kernel/settings/base.py"),
         (f"{SRC}/core/logging.py", f"{SRC}/kernel/logging.py"),
         (f"{SRC}/core/errors.py", f"{SRC}/kernel/errors.py"),
         (f"{SRC}/core/dependencies.py", f"{SRC}/kernel/dependencies.py"),

@@ -19,8 +19,8 @@ KNATIVE_SCHEMA = ROOT / "tests" / "schemas" / "knative-service_v1.json"
 IMAGE_UID = 10001
 PROBES = {"startupProbe": "/startupz", "livenessProbe": "/livez", "readinessProbe": "/readyz"}
 SECRET_NAME = re.compile(r"SECRET|PASSWORD|TOKEN|DATABASE_URL|CREDENTIAL|PRIVATE", re.IGNORECASE)
-DEFAULT_CONNECTION_HEADROOM = 10  # kernel/settings.py: db_connection_headroom
-# kernel/settings.py: the defaults a deploy file may leave out, and what a shutdown keeps.
+DEFAULT_CONNECTION_HEADROOM = 10  # kernel/settings/database.py: db_connection_headroom
+# kernel/settings/: the defaults a deploy file may leave out, and what a shutdown keeps.
 DEFAULT_SHUTDOWN_DRAIN_SECONDS = 1.0
 SHUTDOWN_CLOSE_SECONDS = 2
 # Seconds between the process's own shutdown budget and SIGKILL: the runtime's signal delivery,

@@ -257,20 +257,21 @@ def test_answers_file_records_every_asked_question_and_no_secret(rendered: Rende
 # --- settings documented in .env.example ----------------------------------------------------
 
 
-def settings_env_names(source: str, prefix: str) -> dict[str, str]:
-    """Field name -> environment variable, from the source of kernel/settings.py's `Settings`."""
-    tree = ast.parse(source)
-    settings = next(
-        node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "Settings"
-    )
+def settings_env_names(sources: list[str], prefix: str) -> dict[str, str]:
+    """Field name -> environment variable, from the sources of kernel/settings/: every field of
+    every settings class (`Settings` combines them)."""
     names = {}
-    for node in settings.body:
-        if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
-            continue
-        field = node.target.id
-        if field.startswith("_") or field == "model_config":
-            continue
-        names[field] = _alias(node.value) or f"{prefix}{field.upper()}"
+    for source in sources:
+        for cls in ast.parse(source).body:
+            if not (isinstance(cls, ast.ClassDef) and cls.name.endswith("Settings")):
+                continue
+            for node in cls.body:
+                if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
+                    continue
+                field = node.target.id
+                if field.startswith("_") or field == "model_config":
+                    continue
+                names[field] = _alias(node.value) or f"{prefix}{field.upper()}"
     return names
 
 
@@ -290,16 +291,38 @@ def _alias(value: ast.expr | None) -> str | None:
 
 
 def test_env_example_lists_every_setting(rendered: Rendered) -> None:
-    settings_file = f"{rendered.package_dir}/kernel/settings.py"
+    settings_dir = f"{rendered.package_dir}/kernel/settings/"
+    modules = sorted(name for name in rendered.files if name.startswith(settings_dir))
     prefix = rendered.env_prefix
-    names = settings_env_names(rendered.read(settings_file), prefix)
-    assert "web_concurrency" in names, rendered.explain(settings_file)
-    assert names["web_concurrency"] == "WEB_CONCURRENCY", rendered.explain(settings_file)
+    names = settings_env_names([rendered.read(name) for name in modules], prefix)
+    base = f"{settings_dir}base.py"
+    assert names.get("web_concurrency") == "WEB_CONCURRENCY", rendered.explain(base)
     assert ".env.example" in rendered.files, rendered.explain(None, "no .env.example rendered")
     example = rendered.read(".env.example")
     listed = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]*)=", example, flags=re.MULTILINE))
     missing = sorted(env for env in names.values() if env not in listed)
     assert not missing, rendered.explain(".env.example", f"settings not listed: {missing}")
+
+
+def test_settings_combines_every_settings_module(rendered: Rendered) -> None:
+    """Each module of kernel/settings/ defines one settings class, and `Settings` inherits them
+    all: a component's settings cannot be rendered and left out of the service's."""
+    settings_dir = f"{rendered.package_dir}/kernel/settings/"
+    init = f"{settings_dir}__init__.py"
+    defined = {
+        cls.name
+        for name in rendered.files
+        if name.startswith(settings_dir) and name != init
+        for cls in ast.parse(rendered.read(name)).body
+        if isinstance(cls, ast.ClassDef) and cls.name.endswith("Settings")
+    }
+    combined = next(
+        node
+        for node in ast.parse(rendered.read(init)).body
+        if isinstance(node, ast.ClassDef) and node.name == "Settings"
+    )
+    bases = {base.id for base in combined.bases if isinstance(base, ast.Name)}
+    assert bases == defined, rendered.explain(init, f"defined {sorted(defined)}")
 
 
 # --- free text is escaped wherever it lands -------------------------------------------------

@@ -13,7 +13,7 @@ committed, edited like a team would, and updated to 0.2.0:
    both sides are in the file (inline) or the `.rej` (rej) (test_update_workflows.py, with
    recopy, check-update and a dirty work tree);
 4. the 0.2.0 migration (hooks/migrate.py): compose.prod.yaml moves to deploy/compose/ and
-   core/settings.py to kernel/settings.py (core/ splits into rooms), with the team's edits
+   core/settings.py to kernel/settings/base.py (core/ splits into rooms), with the team's edits
    merged; without --trust the update stops before touching anything;
 5. an answers file without the questions 0.2.0 adds: the rendered features do not change.
 

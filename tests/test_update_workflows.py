@@ -45,7 +45,7 @@ from update_harness import (
 def changed_history(history: TemplateHistory, tmp_path: Path) -> TemplateHistory:
     """0.2.1 on top of 0.2.0: the template recycles workers less often (the line teams tune)."""
     changed = history.clone(tmp_path / "template")
-    settings = changed.path / "template/src/{{ package_name }}/kernel/settings.py.jinja"
+    settings = changed.path / "template/src/{{ package_name }}/kernel/settings/base.py.jinja"
     settings.write_text(set_max_requests("20_000")(settings.read_text()))
     changed.release("0.2.1", "Recycle workers less often")
     return changed

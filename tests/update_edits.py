@@ -19,8 +19,9 @@ from typing import Any
 # distribution name.
 PROJECT_NAME = "Update Svc"
 PACKAGE = "update_svc"
-SETTINGS = f"src/{PACKAGE}/kernel/settings.py"
-# 0.2.0 splits core/ into rooms (hooks/migrate.py MOVES): the team's edit follows the file.
+SETTINGS = f"src/{PACKAGE}/kernel/settings/base.py"
+# 0.2.0 splits core/ into rooms (hooks/migrate.py MOVES): the team's edit follows the file, to
+# the service-wide settings (the components' settings moved to modules of their own).
 SETTINGS_OLD = f"src/{PACKAGE}/core/settings.py"
 MAX_REQUESTS = re.compile(r"(max_requests: int = Field\(\s*)([0-9_]+)")
 COMPOSE_OLD, COMPOSE_NEW = "compose.prod.yaml", "deploy/compose/compose.prod.yaml"
