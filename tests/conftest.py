@@ -17,6 +17,9 @@ from matrix import MATRIX, Case, RenderCase
 from process import Servers
 from provision import ServiceFactory, dispose, prepare, slug
 from rendering import Rendered, render
+from service_cases import CASES as SERVICE_CASES
+from service_cases import Case as ServiceCase
+from service_cases import Project
 from update_harness import Target, TemplateHistory, hermetic_git_env, release_target
 
 
@@ -69,6 +72,17 @@ def rendered_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servi
     yield get
     for service in made.values():
         dispose(service)
+
+
+@pytest.fixture(scope="module", params=SERVICE_CASES, ids=lambda case: case.id)
+def project(request: pytest.FixtureRequest, rendered_service: ServiceFactory) -> Project:
+    """One service case (service_cases.CASES) rendered and installed, for test_service.py and
+    test_service_load.py (the same services: the factory installs each once per process).
+    test_database.py has cases of its own."""
+    case: ServiceCase = request.param
+    built = Project(case, rendered_service(case.answers))
+    print(built.timings())
+    return built
 
 
 @pytest.fixture

@@ -100,8 +100,10 @@ def test_sentry_answer(case: Case, render_case: RenderCase) -> None:
         return
     assert expected <= files, project.explain(None, f"missing: {expected - files}")
     assert '"sentry-sdk' in project.read("pyproject.toml")
-    settings = project.read(f"{package}/kernel/settings/sentry.py")
-    assert "sentry_dsn: SecretStr" in settings, project.explain(f"{package}/kernel/settings/sentry.py")
+    sentry_settings = f"{package}/kernel/settings/sentry.py"
+    assert "sentry_dsn: SecretStr" in project.read(sentry_settings), project.explain(
+        sentry_settings
+    )
     assert "SENTRY_DSN=\n" in project.read(".env.example"), "the example DSN stays empty"
     components = project.read(f"{package}/components.py")
     assert listed_integrations(components)[0] == "sentry", project.explain(

@@ -30,13 +30,10 @@ from typing import Any
 import httpx
 import pytest
 from process import Servers, wait_for
-from provision import ServiceFactory
 from rendering import python_for
 from service_cases import (
-    CASES,
     EXIT_WITHIN_SECONDS,
     GRACEFUL_SECONDS,
-    Case,
     Project,
     boot,
     startup_records,
@@ -48,14 +45,6 @@ SLOW_SECONDS = 2
 SLOW_PATH = "/v1/slow"
 SLOW_STARTED_EVENT = "slow_request_started"
 PROBLEM_JSON = "application/problem+json"
-
-
-@pytest.fixture(scope="module", params=CASES, ids=lambda case: case.id)
-def project(request: pytest.FixtureRequest, rendered_service: ServiceFactory) -> Project:
-    case: Case = request.param
-    built = Project(case, rendered_service(case.answers))
-    print(built.timings())
-    return built
 
 
 def run_check(project: Project, *argv: str, about: str | None = None) -> None:

@@ -17,27 +17,16 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 from process import Server, Servers, free_port
-from provision import ServiceFactory
 from service_cases import (
-    CASES,
     EXIT_WITHIN_SECONDS,
     GRACEFUL_SECONDS,
     READY_WITHIN_SECONDS,
-    Case,
     Project,
     boot,
     server_env,
 )
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module", params=CASES, ids=lambda case: case.id)
-def project(request: pytest.FixtureRequest, rendered_service: ServiceFactory) -> Project:
-    case: Case = request.param
-    built = Project(case, rendered_service(case.answers))
-    print(built.timings())
-    return built
 
 
 # --- d: production load: request limits and SIGTERM under load ---------------------------------
