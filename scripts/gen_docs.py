@@ -54,6 +54,8 @@ def help_line(spec: Spec) -> str:
 
 
 def kind(spec: Spec) -> str:
+    if spec.get("choices") and spec.get("multiselect"):
+        return "several choices (a list; none, one or more)"
     if spec.get("choices"):
         return "choice"
     return "yes / no" if spec.get("type") == "bool" else "text"
@@ -63,6 +65,8 @@ def shown(value: Any) -> str:
     """An answer as the docs write it."""
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(f"`{item}`" for item in value) if value else "none"
     return f"`{value}`"
 
 
@@ -151,7 +155,8 @@ def page_header(name: str, spec: Spec) -> list[str]:
     if when := asked_when(spec):
         rows.append(f"| asked | {cell(when.removeprefix('asked '))} |")
     if not spec.get("validator") and kind(spec) != "yes / no":
-        rows.append(f"| validation | {'one of the choices' if labels else 'none'} |")
+        allowed = "each one of the choices" if spec.get("multiselect") else "one of the choices"
+        rows.append(f"| validation | {allowed if labels else 'none'} |")
     return rows
 
 

@@ -24,9 +24,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = ROOT / "includes" / "reserved_names.jinja"
 PYPROJECT = ROOT / "template" / "pyproject.toml.jinja"
-# TODO(issue 14): copier.yml's python_version choices, read through the one copier.yml parser
-# the `questions` branch adds, instead of this list.
-PYTHON_VERSIONS = ("3.12", "3.13")
 PROBE = (
     "import json, keyword, sys;"
     "print(json.dumps([sorted(set(keyword.kwlist) | set(keyword.softkwlist)),"
@@ -158,10 +155,12 @@ def collect(interpreters: tuple[str, ...]) -> tuple[list[str], list[str]]:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT / "tests"))
+    sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "scripts")]
+    from copier_yml import choice_values, questions
     from rendering import python_for
 
-    pythons = tuple(sys.argv[1:]) or tuple(python_for(version) for version in PYTHON_VERSIONS)
+    versions = choice_values(questions()["python_version"])  # copier.yml's, its one parser
+    pythons = tuple(sys.argv[1:]) or tuple(python_for(version) for version in versions)
     TARGET.write_text(
         render(
             *collect(pythons),

@@ -18,6 +18,8 @@ celery, taskiq and arq each with database's 4 values (queue=none pairs with the 
 broker, asked for celery and taskiq only, pairs with everything within those 8 rows.
 Tracing's 5 values pair with each queue's 4 values, so each queue needs a fifth row (3 rows);
 the other tracing pairs fit in the existing rows (a random search assigned them).
+The HTTP protections (features, a multiselect) ride on five existing rows, chosen greedily to
+cover every pair of rate_limiting with the other questions' values (their ids end in -ratelimit).
 """
 
 from __future__ import annotations
@@ -87,8 +89,8 @@ MATRIX: list[Case] = [
     }),
     # The longest names the validators allow: rendered code must stay canonical (ruff format,
     # line length) whatever the names' length, and Kubernetes names stay within their limits.
-    Case(id="mounted-apache-py312-long-names", answers={
-        "tracing": "none",
+    Case(id="mounted-apache-py312-long-names-ratelimit", answers={
+        "tracing": "none", "features": ["rate_limiting"],
         "project_name": "Customer Order Management Platform Svcs",
         "api_versioning": "mounted", "license": "Apache-2.0", "python_version": "3.12",
         "database": "none",
@@ -128,9 +130,11 @@ MATRIX: list[Case] = [
     }),
     # Job queues (queue, broker): every queue with every database and deployment, each broker of
     # Celery and taskiq with every other answer; the long names also run through a queue.
-    Case(id="celery-redis-sentry", answers={"tracing": "tempo", "queue": "celery", "sentry": True}),
-    Case(id="celery-rabbitmq-mysql-helm-header-gunicorn-gitlab-mit-py312", answers={
-        "tracing": "datadog",
+    Case(id="celery-redis-sentry-ratelimit", answers={
+        "tracing": "tempo", "queue": "celery", "sentry": True, "features": ["rate_limiting"],
+    }),
+    Case(id="celery-rabbitmq-mysql-helm-header-gunicorn-gitlab-mit-py312-ratelimit", answers={
+        "tracing": "datadog", "features": ["rate_limiting"],
         "queue": "celery", "broker": "rabbitmq", "database": "mysql", "k8s_packaging": "helm",
         "python_version": "3.12", "api_versioning": "header", "server": "gunicorn",
         "ci_provider": "gitlab", "license": "MIT",
@@ -180,8 +184,8 @@ MATRIX: list[Case] = [
         "queue": "arq", "database": "none", "k8s_packaging": "helm", "api_versioning": "header",
         "ci_provider": "gitlab", "license": "Apache-2.0",
     }),
-    Case(id="arq-cloudrun-mounted", answers={
-        "tracing": "jaeger",
+    Case(id="arq-cloudrun-mounted-ratelimit", answers={
+        "tracing": "jaeger", "features": ["rate_limiting"],
         "queue": "arq", "deploy_target": "cloud_run", "api_versioning": "mounted",
     }),
     Case(id="arq-mysql-compose-header-gunicorn-gitlab-py312", answers={
@@ -195,7 +199,8 @@ MATRIX: list[Case] = [
     Case(id="tracing-cloudtrace-celery-rabbitmq-nodb", answers={
         "tracing": "cloud_trace", "queue": "celery", "broker": "rabbitmq", "database": "none",
     }),
-    Case(id="tracing-cloudtrace-taskiq-rabbitmq-sqlite-compose", answers={
+    Case(id="tracing-cloudtrace-taskiq-rabbitmq-sqlite-compose-ratelimit", answers={
+        "features": ["rate_limiting"],
         "tracing": "cloud_trace", "queue": "taskiq", "broker": "rabbitmq", "database": "sqlite",
         "deploy_target": "compose",
     }),

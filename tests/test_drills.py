@@ -50,7 +50,11 @@ CASES = [
         "database": "none", "server": "gunicorn", "deploy_target": "cloud_run",
         "tracing": "none", "metrics": False,
     }),
-    DrillCase("celery-redis", {"queue": "celery", "broker": "redis"}),
+    # With the HTTP protections: under load, most requests are answered 429 (every client is
+    # one address), which must cost no lost request and no 5xx.
+    DrillCase("celery-redis-ratelimit", {
+        "queue": "celery", "broker": "redis", "features": ["rate_limiting"],
+    }),
     DrillCase("taskiq-rabbitmq", {"queue": "taskiq", "broker": "rabbitmq", "tracing": "none"}),
     DrillCase("arq", {"queue": "arq", "database": "sqlite", "deploy_target": "compose"}),
 ]  # fmt: skip

@@ -36,6 +36,7 @@ class QueueCase:
     python_version: str
     database: str
     sentry: bool = False
+    features: tuple[str, ...] = ()
 
     @property
     def id(self) -> str:
@@ -49,6 +50,7 @@ class QueueCase:
             "python_version": self.python_version,
             "database": self.database,
             "sentry": self.sentry,
+            "features": list(self.features),
         }
         if self.queue != "arq":
             answers["broker"] = self.broker
@@ -56,7 +58,8 @@ class QueueCase:
 
 
 CASES = [
-    QueueCase("celery", "redis", "3.13", "postgresql"),
+    # Rate limiting beside a Redis broker: one server, two logical databases, two clients.
+    QueueCase("celery", "redis", "3.13", "postgresql", features=("rate_limiting",)),
     QueueCase("celery", "rabbitmq", "3.12", "postgresql", sentry=True),
     QueueCase("taskiq", "redis", "3.12", "postgresql", sentry=True),
     QueueCase("taskiq", "rabbitmq", "3.13", "none"),
@@ -66,6 +69,8 @@ CASES = [
 
 # What tests/test_reliability.py records (the Sentry one only when the case has Sentry).
 RELIABILITY_FIGURES = ("kill", "retry", "requeue", "schedule", "sentry")
+# What tests/test_ratelimit.py's process tests record, with rate limiting.
+RATE_LIMIT_FIGURES = ("requests", "allowed", "refused", "busiest_window")
 
 
 def properties(junit: Path) -> dict[str, dict[str, str]]:
@@ -113,3 +118,12 @@ def test_own_suite_runs_jobs_through_a_real_worker(
     expected = set(RELIABILITY_FIGURES) if case.sentry else set(RELIABILITY_FIGURES) - {"sentry"}
     missing = sorted(expected - set(reliability))
     assert not missing, rendered.explain(None, f"reliability figures not recorded: {missing}")
+    if "rate_limiting" in case.features:
+        limits = {
+            name: {key: found[key] for key in RATE_LIMIT_FIGURES if key in found}
+            for name, found in recorded.items()
+            if name.startswith(("test_four_workers", "test_steady_traffic"))
+        }
+        for name, figures in sorted(limits.items()):
+            print(f"[{case.id}] {name}: {figures}")
+        assert len(limits) == 2, rendered.explain(None, f"rate-limit figures: {recorded}")
