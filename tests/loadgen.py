@@ -6,8 +6,10 @@ response (Content-Length or chunked), and counts the outcome in one of these buc
 
 - `ok` / `statuses`: a complete response (any status; `statuses` counts them by code);
 - `refused`: a new connection was refused (the listener is closed or gone);
-- `not_accepted`: a new connection reset before a byte of the response: it sat in the kernel's
-  backlog when the listener closed, so the server never read the request;
+- `not_accepted`: a new connection reset or closed before a byte of the response: it sat in the
+  kernel's backlog when the listener closed (a reset), or the server's shutdown closed it as idle
+  (a clean close: uvicorn closes every connection without a request in progress at once, and
+  one accepted a moment before has none yet), so the server never read the request;
 - `closed_idle`: the server closed a kept-alive connection before a single byte of the response
   (RFC 9112 section 9.6: a server may close an idle connection at any time, and a client retries
   such a request on a new connection, as browsers and HTTP libraries do: the generator retries it);
@@ -168,9 +170,11 @@ class _Run:
             self.result.closed_idle += 1
             self.budget += 1
             self.result.sent -= 1
-        elif not reused and not started_reply and isinstance(exc, ConnectionError):
-            # Reset before a byte on a new connection: it waited in the kernel's backlog when the
-            # listener closed, and the server never took it (a client retries it elsewhere).
+        elif not reused and not started_reply and not isinstance(exc, TimeoutError):
+            # Reset or closed before a byte on a new connection: it waited in the kernel's
+            # backlog when the listener closed, or the shutdown closed it before reading it (a
+            # server closes only connections without a request in progress, and answers those
+            # that have one); a client retries it elsewhere.
             self.result.not_accepted += 1
             self.result.errors[f"{type(exc).__name__} on a new connection"] += 1
         else:

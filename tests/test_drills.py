@@ -165,6 +165,8 @@ def test_sigterm_under_load_answers_every_accepted_request(
         f"{graceful} s)\n  {result.summary()}"
     )
     assert code == 0, f"exit code {code}\n{server.describe()}"
+    # No worker was killed with requests in progress (which would close them unanswered).
+    assert "WORKER TIMEOUT" not in server.stderr() + server.stdout(), server.describe()
     assert result.broken == 0, f"requests lost mid-flight: {result.summary()}\n{server.describe()}"
     # A 503 with Retry-After is an answer (a request that waited past the pool timeout while the
     # process shut down); a 500 is not.
