@@ -16,7 +16,7 @@ import json
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -37,6 +37,7 @@ class DrillCase:
 
     id: str
     answers: dict[str, Any]
+    settings: dict[str, str] = field(default_factory=dict)  # without the prefix
 
 
 def image_command(project: Rendered) -> list[str]:
@@ -104,6 +105,7 @@ class DrillService:
             SECRET_KEY=secrets.token_urlsafe(48),
             # Spans go nowhere: there is no collector here, and drills measure the service.
             OTLP_TRACES_ENDPOINT="",
+            **self.case.settings,
         )
         return {**settings, "PYTHONUNBUFFERED": "1"}
 

@@ -21,6 +21,14 @@ RENDER_SETS: dict[str, dict[str, object]] = {
     "plain": {"tracing": "none", "metrics": False},
     "header": {"api_versioning": "header"},
     "mounted": {"api_versioning": "mounted"},
+    "ratelimit": {"features": ["rate_limiting"]},
+}
+# Settings a render set runs with: rate limiting counts every request (one Lua call to Redis)
+# and lets them all through, so the cost measured is the allowed path's, not the refusal's.
+RENDER_ENV: dict[str, dict[str, str]] = {
+    "ratelimit": {
+        "RATE_LIMIT_POLICIES": json.dumps({"default": {"limit": 10**9, "window_seconds": 1}}),
+    },
 }
 BARE, BARE_SQL = "bare FastAPI", "bare FastAPI + async SQLAlchemy"
 ENDPOINTS = {"/livez": BARE, "/v1/about": BARE, "/v1/items?limit=20": BARE_SQL}
@@ -59,8 +67,9 @@ class Measurements:
 def pool_options(service: Service) -> dict[str, str]:
     """The rendered settings' pool size and overflow (the baseline copies them)."""
     package = service.rendered.path / "src" / service.package
-    path = package / "kernel" / "settings.py"
-    text = (path if path.exists() else package / "core" / "settings.py").read_text()
+    # Where each release keeps the database settings (a ref may be an older one).
+    places = ("kernel/settings/database.py", "kernel/settings.py", "core/settings.py")
+    text = next((package / p).read_text() for p in places if (package / p).exists())
     found = {}
     for name in ("db_pool_size", "db_max_overflow"):
         match = re.search(rf"{name}: int = Field\(\s*(\d+)", text)
@@ -94,7 +103,7 @@ def render_target(name: str, service: Service, otlp: str) -> Target:
         name,
         [service.python, "-m", service.package],
         service.rendered.path,
-        service.env(otlp),
+        service.env(otlp, RENDER_ENV.get(name)),
         tuple(ENDPOINTS),
         port_variable=f"{service.prefix}PORT",
         header_versioning=service.versioning == "header",
