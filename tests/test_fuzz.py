@@ -35,12 +35,19 @@ MIN_CASES_WITH_A_DATABASE = 334
 RUN_TIMEOUT_SECONDS = 240  # a loaded machine doubled a run (110 s)
 SEED = int(os.environ.get("FUZZ_SEED", "20261201"))
 # The list's `cursor` is opaque and signed: a string the schema allows is still, almost always,
-# not a cursor this service issued, and the documented answer to it is 400.
+# not a cursor this service issued, and the documented answer to it is 400. Writes to an item
+# are conditional: an If-Match the schema allows is, almost always, not the item's ETag (412),
+# and a PATCH with neither If-Match nor a version is refused (428).
 CONFIG = """
 [[operations]]
 include-path-regex = "/items$"
 include-method = "GET"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "404", "409"]
+
+[[operations]]
+include-path-regex = '/items/\\{item_id\\}$'
+include-method = ["PATCH", "DELETE"]
+checks.positive_data_acceptance.expected-statuses = ["2xx", "404", "409", "412", "428"]
 """
 
 

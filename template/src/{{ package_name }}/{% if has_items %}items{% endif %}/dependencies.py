@@ -2,13 +2,32 @@
 
 from typing import Annotated
 
-from fastapi import Depends, Query
+from fastapi import Depends, Header, Query, Request
 
 from ..integrations.db import SessionDep
+from ..kernel.conditional import EntityTags
 from ..kernel.dependencies import SettingsDep
 from ..kernel.pagination import CursorCodec
 from .repository import ItemRepository
 from .schemas import ItemQuery
+
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description=(
+            "The item's `ETag` from your last read, or `*` for any: the change applies only "
+            "while the item is still at it (412 otherwise)."
+        ),
+    ),
+]
+IfNoneMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-None-Match",
+        description="The `ETag` of your copy: 304, without a body, while it is still current.",
+    ),
+]
 
 
 async def _items(session: SessionDep) -> ItemRepository:
@@ -19,6 +38,18 @@ async def _cursors(settings: SettingsDep) -> CursorCodec:
     return CursorCodec(settings.secret_key.get_secret_value().encode())
 
 
+# The parameters document the headers; several lines of one are one list (RFC 9110, 5.3).
+async def _if_match(request: Request, if_match: IfMatch = None) -> EntityTags | None:
+    return EntityTags.parse(request.headers.getlist("If-Match")) if if_match is not None else None
+
+
+async def _if_none_match(request: Request, if_none_match: IfNoneMatch = None) -> EntityTags | None:
+    lines = request.headers.getlist("If-None-Match")
+    return EntityTags.parse(lines) if if_none_match is not None else None
+
+
 ItemRepositoryDep = Annotated[ItemRepository, Depends(_items)]
 CursorCodecDep = Annotated[CursorCodec, Depends(_cursors)]
 ItemQueryDep = Annotated[ItemQuery, Query()]
+IfMatchDep = Annotated[EntityTags | None, Depends(_if_match)]
+IfNoneMatchDep = Annotated[EntityTags | None, Depends(_if_none_match)]

@@ -34,7 +34,8 @@ class Item(Base):
         order_by="ItemTag.name",
     )
 
-    # UPDATE ... WHERE version = <the version read>: a concurrent write makes it match no row.
+    # Version 1 on insert, and an ORM update of a loaded item says WHERE version = <the version
+    # read>; the feature's own writes state their condition themselves (repository.py).
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy's declarative API
 
 

@@ -1,10 +1,22 @@
 """SQL of the `items` feature: the only place that builds queries for it."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Result,
+    and_,
+    delete,
+    false,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, selectinload
 
@@ -16,23 +28,41 @@ SORT_COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
     "name": Item.name,
     "price_cents": Item.price_cents,
 }
+# Conditional writes go to the database as they are: no object of the session is updated along.
+_UNSYNCHRONIZED = {"synchronize_session": False}
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """One state of one item: its version, and its creation time, which tells apart two items
+    that had the same id (SQLite gives a deleted row's id to the next insert)."""
+
+    version: int
+    created_at: datetime
 
 
 class ItemRepository:
-    """Loads and stores items; never commits (the request owns the transaction)."""
+    """Loads and stores items; never commits (the request owns the transaction).
+
+    A write that depends on the item's state says so in its WHERE (`update_if`, `delete_if`):
+    the check and the change are one statement, so no concurrent writer slips in between. It is
+    also the transaction's first statement, before any read: PostgreSQL and MySQL then wait for
+    a concurrent writer's row lock and evaluate the WHERE on the row it committed; SQLite takes
+    the file's write lock first and so reads the latest data (a read first would pin an older
+    snapshot and end in SQLITE_BUSY).
+    """
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def get(self, item_id: int, *, for_update: bool = False) -> Item | None:
-        """The item with its tags; `for_update` locks its row until the transaction ends.
-
-        Writers lock the item before its tags, all in the same order: a PATCH that replaces the
-        tags and a concurrent DELETE would otherwise each hold what the other waits for.
-        """
-        query = select(Item).options(selectinload(Item.tags)).where(Item.id == item_id)
-        if for_update:
-            query = query.with_for_update(of=Item)
+    async def get(self, item_id: int) -> Item | None:
+        """The item with its tags, as stored now (after this session's own writes too)."""
+        query = (
+            select(Item)
+            .options(selectinload(Item.tags))
+            .where(Item.id == item_id)
+            .execution_options(populate_existing=True)
+        )
         return (await self.session.scalars(query)).one_or_none()
 
     async def add(self, item: Item) -> Item:
@@ -40,13 +70,46 @@ class ItemRepository:
         await self.session.flush()  # assigns the id; a duplicate name fails here
         return item
 
-    async def flush(self) -> None:
-        """Send pending changes now, so conflicts surface inside the request."""
-        await self.session.flush()
+    async def update_if(
+        self,
+        item_id: int,
+        *,
+        version: int | None,
+        revisions: Sequence[Revision] | None,
+        values: Mapping[str, Any],
+    ) -> bool:
+        """Set `values` and the next version, only while the item is at `version` and at one
+        of `revisions` (None: either may be anything). False when no row matched.
 
-    async def delete(self, item: Item) -> None:
-        await self.session.delete(item)
-        await self.session.flush()
+        Writers lock the item before its tags, all in the same order: a PATCH that replaces the
+        tags and a concurrent DELETE would otherwise each hold what the other waits for.
+        """
+        statement = (
+            update(Item)
+            .where(Item.id == item_id, *_at(version, revisions))
+            .values(**values, version=Item.version + 1)
+            .execution_options(**_UNSYNCHRONIZED)
+        )
+        return _changed(await self.session.execute(statement))
+
+    async def replace_tags(self, item_id: int, tags: Sequence[str]) -> None:
+        """The item's tags become `tags` (after `update_if`, which locked the item)."""
+        await self.session.execute(
+            delete(ItemTag).where(ItemTag.item_id == item_id).execution_options(**_UNSYNCHRONIZED)
+        )
+        if tags:
+            rows = [{"item_id": item_id, "name": tag} for tag in tags]
+            await self.session.execute(insert(ItemTag), rows)
+
+    async def delete_if(self, item_id: int, *, revisions: Sequence[Revision] | None) -> bool:
+        """Delete the item (its tags by ON DELETE CASCADE) only while it is at one of
+        `revisions` (None: any). False when no row matched."""
+        statement = (
+            delete(Item)
+            .where(Item.id == item_id, *_at(None, revisions))
+            .execution_options(**_UNSYNCHRONIZED)
+        )
+        return _changed(await self.session.execute(statement))
 
     async def page(self, query: ItemQuery, *, after: tuple[Any, int] | None) -> Sequence[Item]:
         """Up to `query.limit + 1` items after the (sort key, id) position `after`."""
@@ -58,6 +121,25 @@ class ItemRepository:
         order = (column.desc(), Item.id.desc()) if descending else (column.asc(), Item.id.asc())
         statement = statement.order_by(*order).limit(query.limit + 1)
         return (await self.session.scalars(statement)).all()
+
+
+def _changed(result: Result[Any]) -> bool:
+    """Whether a write changed a row (an UPDATE or DELETE's result is a CursorResult)."""
+    return isinstance(result, CursorResult) and result.rowcount > 0
+
+
+def _at(version: int | None, revisions: Sequence[Revision] | None) -> list[ColumnElement[bool]]:
+    """The WHERE conditions of a conditional write."""
+    conditions: list[ColumnElement[bool]] = []
+    if version is not None:
+        conditions.append(Item.version == version)
+    if revisions is not None:
+        states = [
+            and_(Item.version == revision.version, Item.created_at == revision.created_at)
+            for revision in revisions
+        ]
+        conditions.append(or_(false(), *states))
+    return conditions
 
 
 def _filters(query: ItemQuery) -> list[ColumnElement[bool]]:

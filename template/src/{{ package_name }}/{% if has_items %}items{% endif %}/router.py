@@ -5,11 +5,18 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, Response, status
 
 from ..kernel.bounds import Key
-from ..kernel.dependencies import LOCATION, location
+from ..kernel.conditional import ETAG, answer, not_modified
+from ..kernel.dependencies import LOCATION, SettingsDep, location
 from ..kernel.openapi import problems
 from ..kernel.pagination import Page
 from . import service
-from .dependencies import CursorCodecDep, ItemQueryDep, ItemRepositoryDep
+from .dependencies import (
+    CursorCodecDep,
+    IfMatchDep,
+    IfNoneMatchDep,
+    ItemQueryDep,
+    ItemRepositoryDep,
+)
 from .schemas import ItemCreate, ItemRead, ItemUpdate
 
 router = APIRouter(
@@ -19,7 +26,14 @@ router = APIRouter(
 )
 ItemId = Annotated[Key, Path(description="The item's id.")]
 NOT_FOUND = problems({404: "No item has this id."})
-CONFLICT = problems({409: "A duplicate name, or the item changed since it was read."})
+CONFLICT = problems({409: "A duplicate name, or the item's version moved since it was read."})
+# Conditional writes: If-Match (RFC 9110, section 13.1.1) and 428 (RFC 6585, section 3).
+PRECONDITIONS = problems(
+    {
+        412: "If-Match names none of the item's ETags: it changed since it was read.",
+        428: "No If-Match (and, for PATCH, no version): the service requires one.",
+    }
+)
 
 
 @router.post(
@@ -36,31 +50,90 @@ async def create_item(
     return created
 
 
-@router.get("", responses=problems({400: "The cursor is invalid or belongs to another query."}))
+@router.get(
+    "",
+    response_model=Page[ItemRead],
+    responses={
+        200: {"headers": ETAG},
+        **not_modified("The page is unchanged since the ETag in If-None-Match."),
+        **problems({400: "The cursor is invalid or belongs to another query."}),
+    },
+)
 async def list_items(
-    query: ItemQueryDep, items: ItemRepositoryDep, cursors: CursorCodecDep
-) -> Page[ItemRead]:
+    query: ItemQueryDep,
+    items: ItemRepositoryDep,
+    cursors: CursorCodecDep,
+    if_none_match: IfNoneMatchDep,
+    response: Response,
+) -> Page[ItemRead] | Response:
     """List items, filtered and sorted, one page at a time.
 
     Pass the `next_cursor` of a page as `cursor`, with the same filters and sort, to get the
-    next one. Pages never skip or repeat an item when others are created meanwhile.
+    next one. Pages never skip or repeat an item when others are created meanwhile. A page's
+    `ETag` is weak; send it back in `If-None-Match` for a 304 while the page is the same.
     """
-    return await service.list_items(items=items, query=query, cursors=cursors)
+    page = await service.read_page(
+        items=items, query=query, cursors=cursors, if_none_match=if_none_match
+    )
+    return answer(page, response)
 
 
-@router.get("/{item_id}", responses=NOT_FOUND)
-async def get_item(item_id: ItemId, items: ItemRepositoryDep) -> ItemRead:
-    """Read one item."""
-    return await service.get_item(items=items, item_id=item_id)
+@router.get(
+    "/{item_id}",
+    response_model=ItemRead,
+    responses={
+        200: {"headers": ETAG},
+        **not_modified("The item is unchanged since the ETag in If-None-Match."),
+        **NOT_FOUND,
+    },
+)
+async def get_item(
+    item_id: ItemId, items: ItemRepositoryDep, if_none_match: IfNoneMatchDep, response: Response
+) -> ItemRead | Response:
+    """Read one item. Its `ETag` changes with every write: send it in `If-None-Match` for a 304
+    while the item is unchanged, or in `If-Match` to change or delete exactly what you read."""
+    item = await service.read_item(items=items, item_id=item_id, if_none_match=if_none_match)
+    return answer(item, response)
 
 
-@router.patch("/{item_id}", responses={**NOT_FOUND, **CONFLICT})
-async def update_item(item_id: ItemId, data: ItemUpdate, items: ItemRepositoryDep) -> ItemRead:
-    """Change an item. Send the `version` you read: if it moved since, the answer is 409."""
-    return await service.update_item(items=items, item_id=item_id, data=data)
+@router.patch(
+    "/{item_id}",
+    responses={200: {"headers": ETAG}, **NOT_FOUND, **CONFLICT, **PRECONDITIONS},
+)
+async def update_item(  # keyword-only: FastAPI passes every parameter by name
+    *,
+    item_id: ItemId,
+    data: ItemUpdate,
+    items: ItemRepositoryDep,
+    if_match: IfMatchDep,
+    settings: SettingsDep,
+    response: Response,
+) -> ItemRead:
+    """Change an item, based on what you read: send its ETag in `If-Match` (412 if the item
+    changed since), or its `version` in the body (409). `ETag` is the changed item's."""
+    updated = await service.update_item(
+        items=items,
+        item_id=item_id,
+        data=data,
+        if_match=if_match,
+        require_if_match=settings.items_require_if_match,
+    )
+    response.headers["ETag"] = str(service.item_etag(updated))
+    return updated
 
 
-@router.delete("/{item_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
-async def delete_item(item_id: ItemId, items: ItemRepositoryDep) -> None:
-    """Delete an item and its tags."""
-    await service.delete_item(items=items, item_id=item_id)
+@router.delete(
+    "/{item_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={**NOT_FOUND, **PRECONDITIONS},
+)
+async def delete_item(
+    item_id: ItemId, items: ItemRepositoryDep, if_match: IfMatchDep, settings: SettingsDep
+) -> None:
+    """Delete an item and its tags; with `If-Match`, only while it is unchanged (412)."""
+    await service.delete_item(
+        items=items,
+        item_id=item_id,
+        if_match=if_match,
+        require_if_match=settings.items_require_if_match,
+    )

@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from annotated_types import Ge, Le
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from ..kernel.bounds import INT32_MAX, Count32, NotBool, StorableText
@@ -19,6 +19,15 @@ Tag = Annotated[str, Field(min_length=1, max_length=50, pattern=r"^[a-z0-9][a-z0
 Tags = Annotated[list[Tag], Field(max_length=20)]
 PriceCents = Annotated[int, Ge(0), Le(100_000_000), NotBool, Field(description="Price in cents.")]
 Version = Annotated[int, Ge(1), Le(INT32_MAX), NotBool]
+# PATCH may leave its version out (If-Match instead), but not send null. A nullable int, not a
+# union with None, so a bad value is one error; the schema shows only the integer.
+UpdateVersion = Annotated[
+    int | None,
+    Ge(1),
+    Le(INT32_MAX),
+    NotBool,
+    WithJsonSchema({"type": "integer", "minimum": 1, "maximum": INT32_MAX}),
+]
 # PATCH: a field left out keeps its value; null is no value for a column that holds one (422).
 Omitted = SkipJsonSchema[None]
 
@@ -41,18 +50,23 @@ class ItemCreate(BaseModel):
 
 
 class ItemUpdate(BaseModel):
-    """Changes to an item. `version` must be the version you read (optimistic concurrency)."""
+    """Changes to an item, based on what you read (optimistic concurrency): send its `version`
+    here, or its ETag in If-Match (or both)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    version: Version = Field(description="The version this change is based on.")
+    version: UpdateVersion = Field(
+        None, description="The version this change is based on (409 if the item moved since)."
+    )
     name: Name | Omitted = None
     description: Description | Omitted = None
     price_cents: PriceCents | Omitted = None
     status: Status | Omitted = None
     tags: Tags | Omitted = None
 
-    @field_validator("name", "description", "price_cents", "status", "tags", mode="before")
+    @field_validator(
+        "version", "name", "description", "price_cents", "status", "tags", mode="before"
+    )
     @classmethod
     def _not_null(cls, value: Any) -> Any:
         # Runs only for fields the client sent (defaults are not validated).
@@ -77,7 +91,7 @@ class ItemRead(BaseModel):
     price_cents: int
     status: Status
     tags: list[str]
-    version: int = Field(description="Send it back in PATCH to update this version.")
+    version: int = Field(description="Send it back in PATCH (or the ETag in If-Match).")
     created_at: datetime
     updated_at: datetime
 
