@@ -13,6 +13,7 @@ loopback port. What a drill overrides it says, and the figures it prints show.
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
 from collections.abc import Mapping
@@ -122,7 +123,11 @@ class DrillService:
             **self.rendered.uv_env(),
             **self.deploy_env,
             **self.base_env(),
-            **self.rendered.settings(HOST="127.0.0.1", PORT=str(port)),
+            # Each server counts its rate limits afresh (ignored without them): a drill's load
+            # must not use up the next drill's quota.
+            **self.rendered.settings(
+                HOST="127.0.0.1", PORT=str(port), REDIS_KEY_PREFIX=f"drill-{port}-{os.getpid()}:"
+            ),
             **(overrides or {}),
         }
 
