@@ -17,14 +17,15 @@ PINNED_ACTION = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 
 
 DB_SERVICE_IMAGES = {"postgresql": "postgres:17", "mysql": "mariadb:11"}
-BROKER_SERVICE_IMAGES = {"redis": "redis:7", "rabbitmq": "rabbitmq:4"}
+REDIS_IMAGE, RABBITMQ_IMAGE = "redis:7", "rabbitmq:4"
 
 
-def broker_of(ctx: dict[str, Any]) -> str | None:
-    """The broker the rendered service's tests need, if it has a queue."""
-    if not ctx.get("has_queue"):
-        return None
-    return "redis" if ctx.get("needs_redis") else "rabbitmq"
+def service_images(ctx: dict[str, Any]) -> list[str]:
+    """The services the rendered service's tests need, in the workflow's order: its database,
+    Redis (a Redis broker's, the HTTP protections', or one server for both), RabbitMQ."""
+    images = [DB_SERVICE_IMAGES[ctx["database"]]] if ctx["database"] in DB_SERVICE_IMAGES else []
+    images += [REDIS_IMAGE] if ctx["needs_redis"] or ctx["has_redis_client"] else []
+    return images + ([RABBITMQ_IMAGE] if ctx["needs_rabbitmq"] else [])
 
 
 @pytest.mark.parametrize("case", ALL_CASES)
@@ -32,7 +33,6 @@ def test_ci_tests_run_against_the_database_and_broker(case: Case, render_case: R
     project = render_case(case)
     ctx = context_of(case)
     image = DB_SERVICE_IMAGES.get(ctx["database"])
-    broker = broker_of(ctx)
     url_name = f"{ctx['env_prefix']}DATABASE_URL"
     if ctx["ci_provider"] == "github":
         job = yaml.safe_load(project.read(".github/workflows/ci.yml"))["jobs"]["test"]
@@ -44,12 +44,14 @@ def test_ci_tests_run_against_the_database_and_broker(case: Case, render_case: R
         images = [service["name"] for service in job.get("services", [])]
         env = job.get("variables", {})
         about = ".gitlab/ci/test.yml"
-        if broker:
-            # GitLab services answer on their alias, not localhost: the URL says where.
+        # GitLab services answer on their alias, not localhost: the URLs say where.
+        if ctx["has_queue"]:
             assert env[f"{ctx['env_prefix']}BROKER_URL"].split("://")[1], project.explain(about)
+        if ctx["has_redis_client"]:
+            redis_url = env[f"{ctx['env_prefix']}REDIS_URL"]
+            assert redis_url.startswith("redis://redis:"), project.explain(about)
     explain = project.explain(about)
-    expected = [name for name in (image, broker and BROKER_SERVICE_IMAGES[broker]) if name]
-    assert images == expected, explain
+    assert images == service_images(ctx), explain
     if image:
         scheme = {"postgresql": "postgresql+asyncpg://", "mysql": "mysql+asyncmy://"}
         assert env[url_name].startswith(scheme[ctx["database"]]), explain
