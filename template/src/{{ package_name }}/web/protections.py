@@ -58,7 +58,7 @@ class TrustedHostMiddleware:
 
     The rest is a 400 problem (Starlette's own middleware answers in plain text); a WebSocket is
     closed before its handshake completes (a 403). `exempt_paths` answer any Host: Kubernetes'
-    and Cloud Run's probes and Prometheus' scrapes reach the pod at its IP address, so their
+    and Cloud Run's probes and a metrics scraper reach the pod at its IP address, so their
     Host is that address, which changes with every pod and no setting can list. What they
     answer is no page of the API (the Kubernetes Ingress does not even route them).
     """
