@@ -210,7 +210,9 @@ def test_default_render_has_the_standard_files(default_render: Rendered) -> None
         f"{package}/__init__.py",
         f"{package}/main.py",
         f"{package}/components.py",
-        *(f"{package}/kernel/{name}.py" for name in ("settings", "logging", "errors")),
+        f"{package}/kernel/settings/__init__.py",
+        f"{package}/kernel/settings/base.py",
+        *(f"{package}/kernel/{name}.py" for name in ("logging", "errors")),
         *(f"{package}/web/{name}.py" for name in ("component", "middleware", "health")),
     ]
     missing = [name for name in expected if name not in default_render.files]
