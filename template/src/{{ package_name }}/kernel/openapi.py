@@ -3,10 +3,11 @@
 Features declare the problems of their own logic with `problems()` (404, 409, 503...). What
 the kernel answers for any operation is added here, once, to the generated document: 422 (a
 `ValidationProblem`, in place of FastAPI's HTTPValidationError) where there is input, 400 and
-413 where there is a body, 500 everywhere. Every one is `application/problem+json`.
+413 where there is a body, 500 everywhere. Every one is `application/problem+json`. The
+components then add what they answer themselves (a rate limit's 429): their `document` hooks.
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI
@@ -21,6 +22,9 @@ _KERNEL_PROBLEMS = {
     "413": "The body is larger than the service accepts (max_body_bytes).",
     "500": "An unexpected error; the body says nothing about it (the log does).",
 }
+# A component's addition to a document (web/component.py, `Component.document`): it gets the
+# document and the path prefix its operations are served under (a mounted version's, or "").
+Documenter = Callable[[dict[str, Any], str], None]
 RETRY_AFTER = {
     "Retry-After": {
         "description": "Seconds to wait before retrying.",
@@ -71,12 +75,18 @@ def _document_operation(operation: dict[str, Any]) -> None:
         responses.setdefault(status, problem_response(_KERNEL_PROBLEMS[status]))
 
 
-def document_problems(document: dict[str, Any]) -> dict[str, Any]:
-    """Add the kernel's problems to every operation of a generated document, in place."""
-    for path_item in document.get("paths", {}).values():
+def operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """Every operation of a document: (path, method in upper case, operation)."""
+    for path, path_item in document.get("paths", {}).items():
         for method, operation in path_item.items():
             if method in _METHODS:
-                _document_operation(operation)
+                yield path, method.upper(), operation
+
+
+def document_problems(document: dict[str, Any]) -> dict[str, Any]:
+    """Add the kernel's problems to every operation of a generated document, in place."""
+    for _, _, operation in operations(document):
+        _document_operation(operation)
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     for name in _FASTAPI_VALIDATION:
         schemas.pop(name, None)
@@ -84,13 +94,20 @@ def document_problems(document: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
-def install_openapi(app: FastAPI) -> None:
-    """Generate `app`'s document as FastAPI does, then document the kernel's problems in it."""
+def install_openapi(
+    app: FastAPI, documenters: Sequence[Documenter] = (), *, prefix: str = ""
+) -> None:
+    """Generate `app`'s document as FastAPI does, then document the kernel's problems and the
+    components' answers (`documenters`, kept in `app.state` for mounted sub-applications)."""
     generate = app.openapi
+    app.state.openapi_documenters = tuple(documenters)
 
     def openapi() -> dict[str, Any]:
         if not app.openapi_schema:
-            app.openapi_schema = document_problems(generate())
+            document = document_problems(generate())
+            for documenter in documenters:
+                documenter(document, prefix)
+            app.openapi_schema = document
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

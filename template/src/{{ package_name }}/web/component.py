@@ -10,7 +10,8 @@ A component overrides the hooks it needs; the others do nothing. In list order:
 
 - `app_options`, `install`, `middleware` (the API only, while `create_app` builds the app):
   arguments of `FastAPI(...)`, routes and the innermost middleware, then middleware placed around
-  the error middleware (so that it sees every answer, 500s included);
+  the error middleware (so that it sees every answer, 500s included); `document` adds what its
+  middleware answers to the OpenAPI document;
 - `open` (the API's lifespan, and the worker when `in_worker`): opens the component's client,
   kept under `name` (`request.state.<name>`, a job's `ctx.resources`), and registers its
   readiness checks;
@@ -49,6 +50,10 @@ class Component:
     def middleware(self) -> list[Middleware]:
         """Middleware around the error middleware: it sees every answer, 500s included."""
         return []
+
+    def document(self, document: dict[str, Any], prefix: str) -> None:
+        """Document what the middleware answers, in the generated OpenAPI `document` (in place)
+        whose operations are served under `prefix` (kernel/openapi.py, `Documenter`)."""
 
     @asynccontextmanager
     async def open(self, health: HealthRegistry) -> AsyncIterator[object]:
