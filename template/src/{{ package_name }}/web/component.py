@@ -68,19 +68,21 @@ class Component:
 
 class Client(Component):
     """A component that is one client, opened by `opener(settings, health)` and kept as `name`:
-    the database, the job queue. Jobs use it, so the worker opens it too."""
-
-    in_worker = True
+    the database, the job queue. Jobs use it, so the worker opens it too, unless `in_worker` is
+    false (a client only the API's protections use)."""
 
     def __init__(
         self,
         name: str,
         settings: Settings,
         opener: Callable[[Settings, HealthRegistry], AbstractAsyncContextManager[object]],
+        *,
+        in_worker: bool = True,
     ) -> None:
         self.name = name
         self.settings = settings
         self.opener = opener
+        self.in_worker = in_worker
 
     @override
     @asynccontextmanager
