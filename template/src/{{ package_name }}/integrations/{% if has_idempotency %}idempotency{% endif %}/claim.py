@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Request, Response, status
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -129,10 +130,15 @@ def fingerprint(request: Request, body: bytes) -> str:
 
 def _verdict(record: IdempotencyRecord, lease: Lease, now: datetime) -> None:
     """Raise what a live record of the key answers (422, a replay, or 409)."""
-    if record.fingerprint != lease.fingerprint:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            "This Idempotency-Key was used for another request (method, path or body).",
+    if record.fingerprint != lease.fingerprint:  # a 422 as validation answers it: `errors`
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("header", "Idempotency-Key"),
+                    "msg": "This key was used for another request (method, path or body).",
+                    "type": "idempotency_key_reused",
+                }
+            ]
         )
     if record.state == COMPLETED:
         raise Replay(record)
