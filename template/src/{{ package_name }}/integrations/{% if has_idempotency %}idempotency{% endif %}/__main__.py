@@ -1,7 +1,7 @@
 """`python -m <package>.integrations.idempotency purge`: delete the expired records.
 
 Expired records are already ignored (a key is new again); this frees their space. Run it
-daily (a cron job, a scheduled task); it prints how many records it deleted.
+daily (a cron job, a scheduled task); it logs how many records it deleted.
 """
 
 import argparse
