@@ -19,7 +19,9 @@ broker, asked for celery and taskiq only, pairs with everything within those 8 r
 Tracing's 5 values pair with each queue's 4 values, so each queue needs a fifth row (3 rows);
 the other tracing pairs fit in the existing rows (a random search assigned them).
 The HTTP protections (features, a multiselect) ride on five existing rows, chosen greedily to
-cover every pair of rate_limiting with the other questions' values (their ids end in -ratelimit).
+cover every pair of rate_limiting with the other questions' values (their ids end in -ratelimit,
+or -protections with idempotency too); idempotency, refused without a database, rides on four
+of them and one row of its own with the long names.
 """
 
 from __future__ import annotations
@@ -95,6 +97,11 @@ MATRIX: list[Case] = [
         "api_versioning": "mounted", "license": "Apache-2.0", "python_version": "3.12",
         "database": "none",
     }),
+    # The long names with a database: idempotency's records, migration and tests stay canonical.
+    Case(id="apache-long-names-idempotency", answers={
+        "tracing": "none", "features": ["idempotency"],
+        "project_name": "Customer Order Management Platform Svcs", "license": "Apache-2.0",
+    }),
     Case(id="compose-mysql-header-gunicorn-py312", answers={
         "tracing": "tempo",
         "python_version": "3.12", "api_versioning": "header", "server": "gunicorn",
@@ -130,11 +137,12 @@ MATRIX: list[Case] = [
     }),
     # Job queues (queue, broker): every queue with every database and deployment, each broker of
     # Celery and taskiq with every other answer; the long names also run through a queue.
-    Case(id="celery-redis-sentry-ratelimit", answers={
-        "tracing": "tempo", "queue": "celery", "sentry": True, "features": ["rate_limiting"],
+    Case(id="celery-redis-sentry-protections", answers={
+        "tracing": "tempo", "queue": "celery", "sentry": True,
+        "features": ["rate_limiting", "idempotency"],
     }),
-    Case(id="celery-rabbitmq-mysql-helm-header-gunicorn-gitlab-mit-py312-ratelimit", answers={
-        "tracing": "datadog", "features": ["rate_limiting"],
+    Case(id="celery-rabbitmq-mysql-helm-header-gunicorn-gitlab-mit-py312-protections", answers={
+        "tracing": "datadog", "features": ["rate_limiting", "idempotency"],
         "queue": "celery", "broker": "rabbitmq", "database": "mysql", "k8s_packaging": "helm",
         "python_version": "3.12", "api_versioning": "header", "server": "gunicorn",
         "ci_provider": "gitlab", "license": "MIT",
@@ -184,8 +192,8 @@ MATRIX: list[Case] = [
         "queue": "arq", "database": "none", "k8s_packaging": "helm", "api_versioning": "header",
         "ci_provider": "gitlab", "license": "Apache-2.0",
     }),
-    Case(id="arq-cloudrun-mounted-ratelimit", answers={
-        "tracing": "jaeger", "features": ["rate_limiting"],
+    Case(id="arq-cloudrun-mounted-protections", answers={
+        "tracing": "jaeger", "features": ["rate_limiting", "idempotency"],
         "queue": "arq", "deploy_target": "cloud_run", "api_versioning": "mounted",
     }),
     Case(id="arq-mysql-compose-header-gunicorn-gitlab-py312", answers={
@@ -199,8 +207,8 @@ MATRIX: list[Case] = [
     Case(id="tracing-cloudtrace-celery-rabbitmq-nodb", answers={
         "tracing": "cloud_trace", "queue": "celery", "broker": "rabbitmq", "database": "none",
     }),
-    Case(id="tracing-cloudtrace-taskiq-rabbitmq-sqlite-compose-ratelimit", answers={
-        "features": ["rate_limiting"],
+    Case(id="tracing-cloudtrace-taskiq-rabbitmq-sqlite-compose-protections", answers={
+        "features": ["rate_limiting", "idempotency"],
         "tracing": "cloud_trace", "queue": "taskiq", "broker": "rabbitmq", "database": "sqlite",
         "deploy_target": "compose",
     }),

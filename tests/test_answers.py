@@ -119,6 +119,12 @@ BAD_ANSWERS = [
         id="metrics-on-cloud-run",
     ),
     pytest.param(
+        {"database": "none", "features": ["idempotency"]},
+        "features",
+        ["features=idempotency needs a database", "same transaction as its effect"],
+        id="idempotency-without-a-database",
+    ),
+    pytest.param(
         {"author_email": "nope"},
         "author_email",
         ['"nope" is not an email address', "Allowed: name@domain.tld"],

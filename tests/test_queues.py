@@ -58,8 +58,9 @@ class QueueCase:
 
 
 CASES = [
-    # Rate limiting beside a Redis broker: one server, two logical databases, two clients.
-    QueueCase("celery", "redis", "3.13", "postgresql", features=("rate_limiting",)),
+    # Rate limiting beside a Redis broker: one server, two logical databases, two clients; and
+    # idempotency keys, whose suite races duplicates over two workers.
+    QueueCase("celery", "redis", "3.13", "postgresql", features=("rate_limiting", "idempotency")),
     QueueCase("celery", "rabbitmq", "3.12", "postgresql", sentry=True),
     QueueCase("taskiq", "redis", "3.12", "postgresql", sentry=True),
     QueueCase("taskiq", "rabbitmq", "3.13", "none"),
@@ -71,6 +72,8 @@ CASES = [
 RELIABILITY_FIGURES = ("kill", "retry", "requeue", "schedule", "sentry")
 # What tests/test_ratelimit.py's process tests record, with rate limiting.
 RATE_LIMIT_FIGURES = ("requests", "allowed", "refused", "busiest_window")
+# What tests/test_idempotency.py's race records, with idempotency.
+IDEMPOTENCY_FIGURES = ("requests", "created_201", "replayed_201", "in_flight_409", "rows")
 
 
 def properties(junit: Path) -> dict[str, dict[str, str]]:
@@ -127,3 +130,8 @@ def test_own_suite_runs_jobs_through_a_real_worker(
         for name, figures in sorted(limits.items()):
             print(f"[{case.id}] {name}: {figures}")
         assert len(limits) == 2, rendered.explain(None, f"rate-limit figures: {recorded}")
+    if "idempotency" in case.features:
+        race = recorded.get("test_concurrent_duplicates_over_two_workers_create_one_item", {})
+        figures = {key: race[key] for key in IDEMPOTENCY_FIGURES if key in race}
+        print(f"[{case.id}] idempotency race: {figures}")
+        assert figures.get("rows") == "1", rendered.explain(None, f"idempotency race: {recorded}")
