@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Query, Request
 
 from ..integrations.db import SessionDep
+from ..kernel.cache import UNCACHED, ReadThrough
 from ..kernel.conditional import EntityTags
 from ..kernel.dependencies import SettingsDep
 from ..kernel.pagination import CursorCodec
@@ -38,6 +39,12 @@ async def _cursors(settings: SettingsDep) -> CursorCodec:
     return CursorCodec(settings.secret_key.get_secret_value().encode())
 
 
+async def _cache(request: Request) -> ReadThrough:
+    # The cache component (kept as `cache`) when the service has one; else reads go through.
+    cache = getattr(request.state, "cache", None)
+    return cache if isinstance(cache, ReadThrough) else UNCACHED
+
+
 # The parameters document the headers; several lines of one are one list (RFC 9110, 5.3).
 async def _if_match(request: Request, if_match: IfMatch = None) -> EntityTags | None:
     return EntityTags.parse(request.headers.getlist("If-Match")) if if_match is not None else None
@@ -49,6 +56,7 @@ async def _if_none_match(request: Request, if_none_match: IfNoneMatch = None) ->
 
 
 ItemRepositoryDep = Annotated[ItemRepository, Depends(_items)]
+ItemCacheDep = Annotated[ReadThrough, Depends(_cache)]
 CursorCodecDep = Annotated[CursorCodec, Depends(_cursors)]
 ItemQueryDep = Annotated[ItemQuery, Query()]
 IfMatchDep = Annotated[EntityTags | None, Depends(_if_match)]

@@ -14,6 +14,7 @@ from .dependencies import (
     CursorCodecDep,
     IfMatchDep,
     IfNoneMatchDep,
+    ItemCacheDep,
     ItemQueryDep,
     ItemRepositoryDep,
 )
@@ -42,10 +43,14 @@ PRECONDITIONS = problems(
     responses={201: {"headers": LOCATION}, **CONFLICT},
 )
 async def create_item(
-    data: ItemCreate, items: ItemRepositoryDep, request: Request, response: Response
+    data: ItemCreate,
+    items: ItemRepositoryDep,
+    cache: ItemCacheDep,
+    request: Request,
+    response: Response,
 ) -> ItemRead:
     """Create an item. Its name must be unique (409 otherwise); `Location` is its URL."""
-    created = await service.create_item(items=items, data=data)
+    created = await service.create_item(items=items, data=data, cache=cache)
     response.headers["Location"] = location(request, str(created.id))
     return created
 
@@ -88,12 +93,18 @@ async def list_items(
     },
 )
 async def get_item(
-    item_id: ItemId, items: ItemRepositoryDep, if_none_match: IfNoneMatchDep, response: Response
+    item_id: ItemId,
+    items: ItemRepositoryDep,
+    cache: ItemCacheDep,
+    if_none_match: IfNoneMatchDep,
+    response: Response,
 ) -> ItemRead | Response:
     """Read one item. Its `ETag` changes with every write: send it in `If-None-Match` for a 304
     while the item is unchanged, or in `If-Match` to change or delete exactly what you read."""
-    item = await service.read_item(items=items, item_id=item_id, if_none_match=if_none_match)
-    return answer(item, response)
+    item = await service.read_item(
+        items=items, item_id=item_id, if_none_match=if_none_match, cache=cache
+    )
+    return answer(item, response, cache_control=cache.cache_control)
 
 
 @router.patch(
@@ -105,6 +116,7 @@ async def update_item(  # keyword-only: FastAPI passes every parameter by name
     item_id: ItemId,
     data: ItemUpdate,
     items: ItemRepositoryDep,
+    cache: ItemCacheDep,
     if_match: IfMatchDep,
     settings: SettingsDep,
     response: Response,
@@ -117,6 +129,7 @@ async def update_item(  # keyword-only: FastAPI passes every parameter by name
         data=data,
         if_match=if_match,
         require_if_match=settings.items_require_if_match,
+        cache=cache,
     )
     response.headers["ETag"] = str(service.item_etag(updated))
     return updated
@@ -127,8 +140,13 @@ async def update_item(  # keyword-only: FastAPI passes every parameter by name
     status_code=status.HTTP_204_NO_CONTENT,
     responses={**NOT_FOUND, **PRECONDITIONS},
 )
-async def delete_item(
-    item_id: ItemId, items: ItemRepositoryDep, if_match: IfMatchDep, settings: SettingsDep
+async def delete_item(  # keyword-only: FastAPI passes every parameter by name
+    *,
+    item_id: ItemId,
+    items: ItemRepositoryDep,
+    cache: ItemCacheDep,
+    if_match: IfMatchDep,
+    settings: SettingsDep,
 ) -> None:
     """Delete an item and its tags; with `If-Match`, only while it is unchanged (412)."""
     await service.delete_item(
@@ -136,4 +154,5 @@ async def delete_item(
         item_id=item_id,
         if_match=if_match,
         require_if_match=settings.items_require_if_match,
+        cache=cache,
     )
