@@ -18,8 +18,9 @@ celery, taskiq and arq each with database's 4 values (queue=none pairs with the 
 broker, asked for celery and taskiq only, pairs with everything within those 8 rows.
 Tracing's 5 values pair with each queue's 4 values, so each queue needs a fifth row (3 rows);
 the other tracing pairs fit in the existing rows (a random search assigned them).
-The HTTP protections (features, a multiselect) ride on five existing rows, chosen greedily to
-cover every pair of rate_limiting with the other questions' values (their ids end in -ratelimit).
+The HTTP protections (features, a multiselect) ride on existing rows, chosen greedily to cover
+every pair of each feature with the other questions' values (their ids end in -ratelimit and
+-cache; caching needs the items example, so its rows have a database, one of them no metrics).
 """
 
 from __future__ import annotations
@@ -72,8 +73,8 @@ MATRIX: list[Case] = [
         "api_versioning": "header", "license": "MIT",
         "database": "none", "deploy_target": "kubernetes", "k8s_packaging": "helm",
     }),
-    Case(id="header-apache-kustomize-gitlab", answers={
-        "tracing": "cloud_trace",
+    Case(id="header-apache-kustomize-gitlab-cache", answers={
+        "tracing": "cloud_trace", "features": ["caching"],
         "project_name": "Inventory 2", "api_versioning": "header", "license": "Apache-2.0",
         "server": "gunicorn", "database": "mysql", "ci_provider": "gitlab",
     }),
@@ -130,11 +131,12 @@ MATRIX: list[Case] = [
     }),
     # Job queues (queue, broker): every queue with every database and deployment, each broker of
     # Celery and taskiq with every other answer; the long names also run through a queue.
-    Case(id="celery-redis-sentry-ratelimit", answers={
-        "tracing": "tempo", "queue": "celery", "sentry": True, "features": ["rate_limiting"],
+    Case(id="celery-redis-sentry-ratelimit-cache", answers={
+        "tracing": "tempo", "queue": "celery", "sentry": True,
+        "features": ["rate_limiting", "caching"],
     }),
-    Case(id="celery-rabbitmq-mysql-helm-header-gunicorn-gitlab-mit-py312-ratelimit", answers={
-        "tracing": "datadog", "features": ["rate_limiting"],
+    Case(id="celery-rabbitmq-mysql-helm-header-gunicorn-gitlab-mit-py312-ratelimit-cache", answers={
+        "tracing": "datadog", "features": ["rate_limiting", "caching"],
         "queue": "celery", "broker": "rabbitmq", "database": "mysql", "k8s_packaging": "helm",
         "python_version": "3.12", "api_versioning": "header", "server": "gunicorn",
         "ci_provider": "gitlab", "license": "MIT",
@@ -184,12 +186,12 @@ MATRIX: list[Case] = [
         "queue": "arq", "database": "none", "k8s_packaging": "helm", "api_versioning": "header",
         "ci_provider": "gitlab", "license": "Apache-2.0",
     }),
-    Case(id="arq-cloudrun-mounted-ratelimit", answers={
-        "tracing": "jaeger", "features": ["rate_limiting"],
+    Case(id="arq-cloudrun-mounted-ratelimit-cache", answers={
+        "tracing": "jaeger", "features": ["rate_limiting", "caching"],
         "queue": "arq", "deploy_target": "cloud_run", "api_versioning": "mounted",
     }),
-    Case(id="arq-mysql-compose-header-gunicorn-gitlab-py312", answers={
-        "tracing": "none",
+    Case(id="arq-mysql-compose-header-gunicorn-gitlab-py312-cache", answers={
+        "tracing": "none", "features": ["caching"],
         "queue": "arq", "database": "mysql", "deploy_target": "compose", "python_version": "3.12",
         "api_versioning": "header", "server": "gunicorn", "ci_provider": "gitlab",
     }),
@@ -199,16 +201,16 @@ MATRIX: list[Case] = [
     Case(id="tracing-cloudtrace-celery-rabbitmq-nodb", answers={
         "tracing": "cloud_trace", "queue": "celery", "broker": "rabbitmq", "database": "none",
     }),
-    Case(id="tracing-cloudtrace-taskiq-rabbitmq-sqlite-compose-ratelimit", answers={
-        "features": ["rate_limiting"],
+    Case(id="tracing-cloudtrace-taskiq-rabbitmq-sqlite-compose-ratelimit-cache", answers={
+        "features": ["rate_limiting", "caching"],
         "tracing": "cloud_trace", "queue": "taskiq", "broker": "rabbitmq", "database": "sqlite",
         "deploy_target": "compose",
     }),
     Case(id="tracing-tempo-arq", answers={"tracing": "tempo", "queue": "arq"}),
     # Observability (metrics and sentry are yes/no questions, outside the pair ratchet): metrics
     # off with each packaging of Kubernetes and with a queue, Sentry on with both servers.
-    Case(id="nometrics-sentry-helm-gunicorn-postgresql", answers={
-        "metrics": False, "sentry": True, "k8s_packaging": "helm", "server": "gunicorn",
+    Case(id="nometrics-sentry-helm-gunicorn-postgresql-cache", answers={
+        "metrics": False, "features": ["caching"], "sentry": True, "k8s_packaging": "helm", "server": "gunicorn",
         "api_versioning": "mounted",
     }),
     Case(id="nometrics-kustomize-nodb-mounted", answers={

@@ -58,8 +58,8 @@ class QueueCase:
 
 
 CASES = [
-    # Rate limiting beside a Redis broker: one server, two logical databases, two clients.
-    QueueCase("celery", "redis", "3.13", "postgresql", features=("rate_limiting",)),
+    # The HTTP protections beside a Redis broker: one server, two logical databases, two clients.
+    QueueCase("celery", "redis", "3.13", "postgresql", features=("rate_limiting", "caching")),
     QueueCase("celery", "rabbitmq", "3.12", "postgresql", sentry=True),
     QueueCase("taskiq", "redis", "3.12", "postgresql", sentry=True),
     QueueCase("taskiq", "rabbitmq", "3.13", "none"),
@@ -71,6 +71,8 @@ CASES = [
 RELIABILITY_FIGURES = ("kill", "retry", "requeue", "schedule", "sentry")
 # What tests/test_ratelimit.py's process tests record, with rate limiting.
 RATE_LIMIT_FIGURES = ("requests", "allowed", "refused", "busiest_window")
+# What tests/test_cache.py records: the database loads of 1,000 concurrent misses.
+CACHE_FIGURES = ("database_loads", "results")
 
 
 def properties(junit: Path) -> dict[str, dict[str, str]]:
@@ -127,3 +129,12 @@ def test_own_suite_runs_jobs_through_a_real_worker(
         for name, figures in sorted(limits.items()):
             print(f"[{case.id}] {name}: {figures}")
         assert len(limits) == 2, rendered.explain(None, f"rate-limit figures: {recorded}")
+    if "caching" in case.features:
+        stampedes = {
+            name: {key: found[key] for key in CACHE_FIGURES if key in found}
+            for name, found in recorded.items()
+            if name.startswith(("test_a_thousand", "test_two_workers"))
+        }
+        for name, figures in sorted(stampedes.items()):
+            print(f"[{case.id}] {name}: {figures}")
+        assert len(stampedes) == 2, rendered.explain(None, f"cache figures: {recorded}")
