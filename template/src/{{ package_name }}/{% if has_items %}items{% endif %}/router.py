@@ -17,6 +17,7 @@ from .dependencies import (
     ItemCacheDep,
     ItemQueryDep,
     ItemRepositoryDep,
+    ItemsOpenerDep,
 )
 from .schemas import ItemCreate, ItemRead, ItemUpdate
 
@@ -94,7 +95,7 @@ async def list_items(
 )
 async def get_item(
     item_id: ItemId,
-    items: ItemRepositoryDep,
+    open_items: ItemsOpenerDep,
     cache: ItemCacheDep,
     if_none_match: IfNoneMatchDep,
     response: Response,
@@ -102,7 +103,7 @@ async def get_item(
     """Read one item. Its `ETag` changes with every write: send it in `If-None-Match` for a 304
     while the item is unchanged, or in `If-Match` to change or delete exactly what you read."""
     item = await service.read_item(
-        items=items, item_id=item_id, if_none_match=if_none_match, cache=cache
+        open_items=open_items, item_id=item_id, if_none_match=if_none_match, cache=cache
     )
     return answer(item, response, cache_control=cache.cache_control)
 

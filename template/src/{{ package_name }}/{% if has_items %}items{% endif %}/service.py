@@ -20,7 +20,7 @@ from ..kernel.errors import ConflictError, NotFoundError, ProblemError
 from ..kernel.models import utcnow
 from ..kernel.pagination import CursorCodec, Page
 from .models import Item, ItemTag
-from .repository import ItemRepository, Revision, parse_sort_value, sort_value
+from .repository import ItemRepository, OpenItems, Revision, parse_sort_value, sort_value
 from .schemas import ItemCreate, ItemQuery, ItemRead, ItemUpdate
 
 # What other features may use (import contracts, pyproject.toml): its functions take the
@@ -110,16 +110,20 @@ async def get_item(*, items: ItemRepository, item_id: int) -> ItemRead:
 
 async def read_item(
     *,
-    items: ItemRepository,
+    open_items: OpenItems,
     item_id: int,
     if_none_match: EntityTags | None,
     cache: ReadThrough = UNCACHED,
 ) -> Selected[ItemRead]:
     """The item and its ETag, or only the ETag while the client's copy is current; read
-    through `cache`, which remembers a missing item too (briefly)."""
-    item = await read_model(
-        cache, item_key(item_id), ItemRead, lambda: find_item(items=items, item_id=item_id)
-    )
+    through `cache`, which remembers a missing item too (briefly). The database session is
+    opened only when the cache has no answer: a hit takes no pooled connection."""
+
+    async def load() -> ItemRead | None:
+        async with open_items() as items:
+            return await find_item(items=items, item_id=item_id)
+
+    item = await read_model(cache, item_key(item_id), ItemRead, load)
     if item is None:
         raise ItemNotFoundError()
     return conditional_read(item, item_etag(item), if_none_match)
