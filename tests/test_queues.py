@@ -58,9 +58,12 @@ class QueueCase:
 
 
 CASES = [
-    # Rate limiting beside a Redis broker: one server, two logical databases, two clients; and
-    # idempotency keys, whose suite races duplicates over two workers.
-    QueueCase("celery", "redis", "3.13", "postgresql", features=("rate_limiting", "idempotency")),
+    # The HTTP protections beside a Redis broker: one server, two logical databases, two clients;
+    # idempotency keys, whose suite races duplicates over two workers; the cache's stampede.
+    QueueCase(
+        "celery", "redis", "3.13", "postgresql",
+        features=("rate_limiting", "idempotency", "caching"),
+    ),
     QueueCase("celery", "rabbitmq", "3.12", "postgresql", sentry=True),
     QueueCase("taskiq", "redis", "3.12", "postgresql", sentry=True),
     QueueCase("taskiq", "rabbitmq", "3.13", "none"),
@@ -74,6 +77,8 @@ RELIABILITY_FIGURES = ("kill", "retry", "requeue", "schedule", "sentry")
 RATE_LIMIT_FIGURES = ("requests", "allowed", "refused", "busiest_window")
 # What tests/test_idempotency.py's race records, with idempotency.
 IDEMPOTENCY_FIGURES = ("requests", "created_201", "replayed_201", "in_flight_409", "rows")
+# What tests/test_cache.py records: the database loads of 1,000 concurrent misses.
+CACHE_FIGURES = ("database_loads", "results")
 
 
 def properties(junit: Path) -> dict[str, dict[str, str]]:
@@ -135,3 +140,12 @@ def test_own_suite_runs_jobs_through_a_real_worker(
         figures = {key: race[key] for key in IDEMPOTENCY_FIGURES if key in race}
         print(f"[{case.id}] idempotency race: {figures}")
         assert figures.get("rows") == "1", rendered.explain(None, f"idempotency race: {recorded}")
+    if "caching" in case.features:
+        stampedes = {
+            name: {key: found[key] for key in CACHE_FIGURES if key in found}
+            for name, found in recorded.items()
+            if name.startswith(("test_a_thousand", "test_two_workers"))
+        }
+        for name, figures in sorted(stampedes.items()):
+            print(f"[{case.id}] {name}: {figures}")
+        assert len(stampedes) == 2, rendered.explain(None, f"cache figures: {recorded}")
