@@ -217,8 +217,8 @@ MATRIX: list[Case] = [
     # Observability (metrics and sentry are yes/no questions, outside the pair ratchet): metrics
     # off with each packaging of Kubernetes and with a queue, Sentry on with both servers.
     Case(id="nometrics-sentry-helm-gunicorn-postgresql-cache", answers={
-        "metrics": False, "features": ["caching"], "sentry": True, "k8s_packaging": "helm", "server": "gunicorn",
-        "api_versioning": "mounted",
+        "metrics": False, "features": ["caching"], "sentry": True, "k8s_packaging": "helm",
+        "server": "gunicorn", "api_versioning": "mounted",
     }),
     Case(id="nometrics-kustomize-nodb-mounted", answers={
         "metrics": False, "database": "none", "api_versioning": "mounted",

@@ -14,6 +14,7 @@ The generated cases and findings of each run are printed (run with `-s` or `-rA`
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -38,7 +39,14 @@ SEED = int(os.environ.get("FUZZ_SEED", "20261201"))
 # not a cursor this service issued, and the documented answer to it is 400. Writes to an item
 # are conditional: an If-Match the schema allows is, almost always, not the item's ETag (412),
 # and a PATCH with neither If-Match nor a version is refused (428).
+# With idempotency keys, a key the fuzzer sends twice with another body is the documented 422,
+# and while the first is running, 409.
 CONFIG = """
+[[operations]]
+include-path-regex = "/items$"
+include-method = "POST"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "409", "422"]
+
 [[operations]]
 include-path-regex = "/items$"
 include-method = "GET"
@@ -56,17 +64,20 @@ class FuzzCase:
     api_versioning: str
     database: str
     python_version: str
+    features: tuple[str, ...] = ()
 
     @property
     def id(self) -> str:
-        return f"{self.api_versioning}-{self.database}"
+        return f"{self.api_versioning}-{self.database}" + ("-protections" if self.features else "")
 
     @property
     def drill(self) -> DrillCase:
-        return DrillCase(f"fuzz-{self.id}", {
+        answers = {
             "api_versioning": self.api_versioning, "database": self.database,
-            "python_version": self.python_version,
-        })  # fmt: skip
+            "python_version": self.python_version, "features": list(self.features),
+        }  # fmt: skip
+        # Generous limits: a schema-valid request refused 429 would read as a finding.
+        return DrillCase(f"fuzz-{self.id}", answers, settings=GENEROUS if self.features else {})
 
     def documents(self) -> list[tuple[str, list[str]]]:
         """(document path, extra schemathesis arguments) of each run: one per API version."""
@@ -78,8 +89,10 @@ class FuzzCase:
         ]
 
 
+GENEROUS = {"RATE_LIMIT_POLICIES": json.dumps({"default": {"limit": 10**6, "window_seconds": 60}})}
 CASES = [
-    FuzzCase("url_path", "postgresql", "3.13"),
+    # Every HTTP protection on: their headers, answers and documentation fuzzed too.
+    FuzzCase("url_path", "postgresql", "3.13", ("rate_limiting", "idempotency", "caching")),
     FuzzCase("header", "postgresql", "3.12"),
     FuzzCase("mounted", "sqlite", "3.13"),
     FuzzCase("url_path", "none", "3.13"),

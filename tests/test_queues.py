@@ -57,13 +57,12 @@ class QueueCase:
         return answers
 
 
+PROTECTIONS = ("rate_limiting", "idempotency", "caching")  # every feature, with a Redis broker
+
 CASES = [
     # The HTTP protections beside a Redis broker: one server, two logical databases, two clients;
     # idempotency keys, whose suite races duplicates over two workers; the cache's stampede.
-    QueueCase(
-        "celery", "redis", "3.13", "postgresql",
-        features=("rate_limiting", "idempotency", "caching"),
-    ),
+    QueueCase("celery", "redis", "3.13", "postgresql", features=PROTECTIONS),
     QueueCase("celery", "rabbitmq", "3.12", "postgresql", sentry=True),
     QueueCase("taskiq", "redis", "3.12", "postgresql", sentry=True),
     QueueCase("taskiq", "rabbitmq", "3.13", "none"),
