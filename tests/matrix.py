@@ -20,8 +20,8 @@ Tracing's 5 values pair with each queue's 4 values, so each queue needs a fifth 
 the other tracing pairs fit in the existing rows (a random search assigned them).
 The HTTP protections (features, a multiselect) ride on five existing rows, chosen greedily to
 cover every pair of rate_limiting with the other questions' values (their ids end in -ratelimit,
-or -protections with idempotency too); idempotency, refused without a database, rides on four
-of them and one row of its own with the long names.
+or -protections with idempotency too); idempotency rides on four of them, one row of its own
+with the long names and a database, and one without a database (its records in Redis).
 """
 
 from __future__ import annotations
@@ -213,6 +213,13 @@ MATRIX: list[Case] = [
         "deploy_target": "compose",
     }),
     Case(id="tracing-tempo-arq", answers={"tracing": "tempo", "queue": "arq"}),
+    # Idempotency without a database: its records in Redis, POST /reports (the long names keep
+    # the Redis store and its tests canonical; header versioning names the reports' prefix).
+    Case(id="celery-redis-nodb-header-long-names-idempotency", answers={
+        "tracing": "none", "features": ["idempotency"],
+        "project_name": "Customer Order Management Platform Svcs",
+        "queue": "celery", "database": "none", "api_versioning": "header",
+    }),
     # Observability (metrics and sentry are yes/no questions, outside the pair ratchet): metrics
     # off with each packaging of Kubernetes and with a queue, Sentry on with both servers.
     Case(id="nometrics-sentry-helm-gunicorn-postgresql", answers={
