@@ -21,8 +21,6 @@ from ...kernel.settings import Settings
 
 MAX_KEY = 255  # characters, of a key and of a scope (the record's primary key)
 KEY = re.compile(r"[\x21-\x7e]+")  # visible ASCII
-ATTEMPTS = 3  # claims that meet a record deleted or taken over meanwhile try again
-RELEASE_SECONDS = 2.0  # then the lock's expiry frees the key instead
 STATE = "idempotency_claim"  # request.state: the claim, for IdempotentRoute
 REPLAYED = "Idempotent-Replayed"
 # The headers that describe the result, stored and replayed (the others are the request's own).
