@@ -31,12 +31,15 @@ from bench.profiles import profile_endpoints
 from bench.report import cost_table, ratio_table, startup_table
 from bench.targets import (
     COMMON,
+    DATABASE_READ,
     ENDPOINTS,
     LAYER_ENDPOINTS,
     RENDER_SETS,
     Measurements,
     Target,
     baseline_targets,
+    cache_table,
+    item_read_target,
     layer_targets,
     measure_round,
     render_target,
@@ -122,6 +125,8 @@ def build_targets(
     targets = baseline_targets(default, programs, otlp)
     renders = [name for name in prepared if not args.only or name.split("@")[0] in args.only]
     targets += [render_target(name, prepared[name], otlp) for name in renders]
+    if any(name.split("@")[0] == "caching" for name in renders):
+        targets.append(item_read_target(default, otlp))  # what a cache hit is measured against
     layers: dict[str, str] = {}
     if not args.only or "layers" in args.only:
         plain = next(s for name, s in prepared.items() if name.split("@")[0] == "plain")
@@ -142,8 +147,16 @@ def report(
     versioned = versioning_table(measured.results, renders)
     if versioned:
         parts += ["", "### Versioning strategies against url_path (req/s ratio)", "", versioned]
-    # The launcher's variants start like the default render: their columns would repeat it.
-    cold = {name: runs for name, runs in measured.cold.items() if not name.startswith("layers")}
+    # The launcher's variants and the database read start like the default render: their
+    # columns would repeat it.
+    cold = {
+        name: runs
+        for name, runs in measured.cold.items()
+        if not name.startswith("layers") and name != DATABASE_READ
+    }
+    cached = cache_table(measured.results, renders)
+    if cached:
+        parts += ["", "### A cache hit against the database read", "", cached]
     parts += ["", "### Cold start and idle RSS", "", startup_table(cold, measured.rss)]
     if layers:
         parts += ["", "### What each layer costs (default render)", ""]

@@ -18,10 +18,11 @@ celery, taskiq and arq each with database's 4 values (queue=none pairs with the 
 broker, asked for celery and taskiq only, pairs with everything within those 8 rows.
 Tracing's 5 values pair with each queue's 4 values, so each queue needs a fifth row (3 rows);
 the other tracing pairs fit in the existing rows (a random search assigned them).
-The HTTP protections (features, a multiselect) ride on five existing rows, chosen greedily to
-cover every pair of rate_limiting with the other questions' values (their ids end in -ratelimit,
-or -protections with idempotency too); idempotency rides on four of them, one row of its own
-with the long names and a database, and one without a database (its records in Redis).
+The HTTP protections (features, a multiselect) ride on existing rows, chosen greedily to cover
+every pair of each feature with the other questions' values: rows ending -protections carry all
+three, -cache caching alone (it needs the items example, so its rows have a database, one of them
+no metrics); idempotency also has a row of its own with the long names and a database, and one
+without a database (its records in Redis).
 """
 
 from __future__ import annotations
@@ -74,8 +75,8 @@ MATRIX: list[Case] = [
         "api_versioning": "header", "license": "MIT",
         "database": "none", "deploy_target": "kubernetes", "k8s_packaging": "helm",
     }),
-    Case(id="header-apache-kustomize-gitlab", answers={
-        "tracing": "cloud_trace",
+    Case(id="header-apache-kustomize-gitlab-cache", answers={
+        "tracing": "cloud_trace", "features": ["caching"],
         "project_name": "Inventory 2", "api_versioning": "header", "license": "Apache-2.0",
         "server": "gunicorn", "database": "mysql", "ci_provider": "gitlab",
     }),
@@ -139,10 +140,10 @@ MATRIX: list[Case] = [
     # Celery and taskiq with every other answer; the long names also run through a queue.
     Case(id="celery-redis-sentry-protections", answers={
         "tracing": "tempo", "queue": "celery", "sentry": True,
-        "features": ["rate_limiting", "idempotency"],
+        "features": ["rate_limiting", "idempotency", "caching"],
     }),
     Case(id="celery-rabbitmq-mysql-helm-header-gunicorn-gitlab-mit-py312-protections", answers={
-        "tracing": "datadog", "features": ["rate_limiting", "idempotency"],
+        "tracing": "datadog", "features": ["rate_limiting", "idempotency", "caching"],
         "queue": "celery", "broker": "rabbitmq", "database": "mysql", "k8s_packaging": "helm",
         "python_version": "3.12", "api_versioning": "header", "server": "gunicorn",
         "ci_provider": "gitlab", "license": "MIT",
@@ -193,11 +194,11 @@ MATRIX: list[Case] = [
         "ci_provider": "gitlab", "license": "Apache-2.0",
     }),
     Case(id="arq-cloudrun-mounted-protections", answers={
-        "tracing": "jaeger", "features": ["rate_limiting", "idempotency"],
+        "tracing": "jaeger", "features": ["rate_limiting", "idempotency", "caching"],
         "queue": "arq", "deploy_target": "cloud_run", "api_versioning": "mounted",
     }),
-    Case(id="arq-mysql-compose-header-gunicorn-gitlab-py312", answers={
-        "tracing": "none",
+    Case(id="arq-mysql-compose-header-gunicorn-gitlab-py312-cache", answers={
+        "tracing": "none", "features": ["caching"],
         "queue": "arq", "database": "mysql", "deploy_target": "compose", "python_version": "3.12",
         "api_versioning": "header", "server": "gunicorn", "ci_provider": "gitlab",
     }),
@@ -208,7 +209,7 @@ MATRIX: list[Case] = [
         "tracing": "cloud_trace", "queue": "celery", "broker": "rabbitmq", "database": "none",
     }),
     Case(id="tracing-cloudtrace-taskiq-rabbitmq-sqlite-compose-protections", answers={
-        "features": ["rate_limiting", "idempotency"],
+        "features": ["rate_limiting", "idempotency", "caching"],
         "tracing": "cloud_trace", "queue": "taskiq", "broker": "rabbitmq", "database": "sqlite",
         "deploy_target": "compose",
     }),
@@ -222,9 +223,9 @@ MATRIX: list[Case] = [
     }),
     # Observability (metrics and sentry are yes/no questions, outside the pair ratchet): metrics
     # off with each packaging of Kubernetes and with a queue, Sentry on with both servers.
-    Case(id="nometrics-sentry-helm-gunicorn-postgresql", answers={
-        "metrics": False, "sentry": True, "k8s_packaging": "helm", "server": "gunicorn",
-        "api_versioning": "mounted",
+    Case(id="nometrics-sentry-helm-gunicorn-postgresql-cache", answers={
+        "metrics": False, "features": ["caching"], "sentry": True, "k8s_packaging": "helm",
+        "server": "gunicorn", "api_versioning": "mounted",
     }),
     Case(id="nometrics-kustomize-nodb-mounted", answers={
         "metrics": False, "database": "none", "api_versioning": "mounted",

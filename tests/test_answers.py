@@ -125,6 +125,18 @@ BAD_ANSWERS = [
         id="idempotency-without-a-database-or-a-queue",
     ),
     pytest.param(
+        {"database": "none", "features": ["caching"]},
+        "features",
+        ["features=caching caches the reads of the `items` example", "needs a database"],
+        id="caching-without-database",
+    ),
+    pytest.param(
+        {"example_api": False, "features": ["rate_limiting", "caching"]},
+        "features",
+        ["features=caching", "example_api=true", "Leave caching out"],
+        id="caching-without-items",
+    ),
+    pytest.param(
         {"author_email": "nope"},
         "author_email",
         ['"nope" is not an email address', "Allowed: name@domain.tld"],

@@ -53,10 +53,12 @@ CASES = [
     }),
     # With the HTTP protections: under load, most requests are answered 429 (every client is
     # one address), which must cost no lost request and no 5xx. The writes the drills seed go
-    # through a policy of their own, as a seeding job's would. Idempotency keys ride along (the
-    # drills send none: their routes must behave as before).
+    # through a policy of their own, as a seeding job's would. Idempotency keys and the cache
+    # ride along (the drills send no key and read lists, which are not cached: their routes must
+    # behave as before, and the components open and close with the rest).
     DrillCase("celery-redis-protections", {
-        "queue": "celery", "broker": "redis", "features": ["rate_limiting", "idempotency"],
+        "queue": "celery", "broker": "redis",
+        "features": ["rate_limiting", "idempotency", "caching"],
     }, settings={"RATE_LIMIT_POLICIES": json.dumps({
         "default": {"limit": 600, "window_seconds": 60},
         "writes": {"limit": 100_000, "window_seconds": 60, "methods": ["POST", "PATCH"]},

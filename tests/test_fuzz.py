@@ -14,6 +14,7 @@ The generated cases and findings of each run are printed (run with `-s` or `-rA`
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -37,17 +38,21 @@ SEED = int(os.environ.get("FUZZ_SEED", "20261201"))
 # The list's `cursor` is opaque and signed: a string the schema allows is still, almost always,
 # not a cursor this service issued, and the documented answer to it is 400. Writes to an item
 # are conditional: an If-Match the schema allows is, almost always, not the item's ETag (412),
-# and a PATCH with neither If-Match nor a version is refused (428).
+# and a PATCH with neither If-Match nor a version is refused (428). With idempotency keys, a key
+# the fuzzer sends again with another body is the documented 422, and while the first request
+# runs, a 409. Operations are picked by name ("METHOD path"): one filter, no ambiguity.
 CONFIG = """
 [[operations]]
-include-path-regex = "/items$"
-include-method = "GET"
+include-name-regex = "^GET .*/items$"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "404", "409"]
 
 [[operations]]
-include-path-regex = '/items/\\{item_id\\}$'
-include-method = ["PATCH", "DELETE"]
-checks.positive_data_acceptance.expected-statuses = ["2xx", "404", "409", "412", "428"]
+include-name-regex = "^POST .*/items$"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "409"{reused}]
+
+[[operations]]
+include-name-regex = '^(PATCH|DELETE) .*/items/\\{{item_id\\}}$'
+checks.positive_data_acceptance.expected-statuses = ["2xx", "404", "409", "412", "428"{reused}]
 """
 
 
@@ -56,17 +61,20 @@ class FuzzCase:
     api_versioning: str
     database: str
     python_version: str
+    features: tuple[str, ...] = ()
 
     @property
     def id(self) -> str:
-        return f"{self.api_versioning}-{self.database}"
+        return f"{self.api_versioning}-{self.database}" + ("-all" if self.features else "")
 
     @property
     def drill(self) -> DrillCase:
-        return DrillCase(f"fuzz-{self.id}", {
+        answers = {
             "api_versioning": self.api_versioning, "database": self.database,
-            "python_version": self.python_version,
-        })  # fmt: skip
+            "python_version": self.python_version, "features": list(self.features),
+        }  # fmt: skip
+        # Generous limits: a schema-valid request refused 429 would read as a finding.
+        return DrillCase(f"fuzz-{self.id}", answers, settings=GENEROUS if self.features else {})
 
     def documents(self) -> list[tuple[str, list[str]]]:
         """(document path, extra schemathesis arguments) of each run: one per API version."""
@@ -78,8 +86,10 @@ class FuzzCase:
         ]
 
 
+GENEROUS = {"RATE_LIMIT_POLICIES": json.dumps({"default": {"limit": 10**6, "window_seconds": 60}})}
 CASES = [
-    FuzzCase("url_path", "postgresql", "3.13"),
+    # Every HTTP protection on: their headers, answers and documentation fuzzed too.
+    FuzzCase("url_path", "postgresql", "3.13", ("rate_limiting", "idempotency", "caching")),
     FuzzCase("header", "postgresql", "3.12"),
     FuzzCase("mounted", "sqlite", "3.13"),
     FuzzCase("url_path", "none", "3.13"),
@@ -105,11 +115,14 @@ def start(service: DrillService, servers: Servers) -> Server:
 
 
 def fuzz(
-    server: Server, document: str, extra: list[str], workdir: Path, *, workers: str
+    case: FuzzCase, server: Server, document: str, extra: list[str], workdir: Path
 ) -> tuple[int, str]:
     """Run schemathesis on one document; return its generated case count and its output."""
     config = workdir / "schemathesis.toml"
-    config.write_text(CONFIG)
+    config.write_text(CONFIG.format(reused=', "422"' if "idempotency" in case.features else ""))
+    # SQLite takes one writer at a time: concurrent writers wait for the lock and, past its
+    # timeout on a loaded machine, get the documented 503. One client there.
+    workers = "1" if case.database == "sqlite" else "2"
     argv = [
         BIN / "schemathesis",
         "--config-file",
@@ -153,10 +166,7 @@ def test_schemathesis_finds_nothing(service: tuple[FuzzCase, DrillService], tmp_
         server = start(prepared, servers)
         for document, extra in case.documents():
             started = time.monotonic()
-            # SQLite takes one writer at a time: concurrent writers wait for the lock and, past
-            # its timeout on a loaded machine, get the documented 503. One client there.
-            workers = "1" if case.database == "sqlite" else "2"
-            generated, output = fuzz(server, document, extra, tmp_path, workers=workers)
+            generated, output = fuzz(case, server, document, extra, tmp_path)
             total += generated
             summary = output.strip().splitlines()[-1]
             print(

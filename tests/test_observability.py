@@ -35,7 +35,8 @@ def texts(project: Rendered) -> dict[str, str]:
 
 def listed_integrations(components: str) -> list[str]:
     """The modules of `INTEGRATIONS = [...]` in a rendered components.py, in order."""
-    found = re.search(r"^INTEGRATIONS: list\[Integration\] = \[(.*)\]$", components, re.MULTILINE)
+    pattern = r"^INTEGRATIONS: list\[Integration\] = \[(.*?)\]$"
+    found = re.search(pattern, components, re.MULTILINE | re.DOTALL)
     assert found, components
     return [name.strip() for name in found.group(1).split(",") if name.strip()]
 

@@ -57,10 +57,12 @@ class QueueCase:
         return answers
 
 
+PROTECTIONS = ("rate_limiting", "idempotency", "caching")  # every feature, with a Redis broker
+
 CASES = [
-    # Rate limiting beside a Redis broker: one server, two logical databases, two clients; and
-    # idempotency keys, whose suite races duplicates over two workers.
-    QueueCase("celery", "redis", "3.13", "postgresql", features=("rate_limiting", "idempotency")),
+    # The HTTP protections beside a Redis broker: one server, two logical databases, two clients;
+    # idempotency keys, whose suite races duplicates over two workers; the cache's stampede.
+    QueueCase("celery", "redis", "3.13", "postgresql", features=PROTECTIONS),
     QueueCase("celery", "rabbitmq", "3.12", "postgresql", sentry=True),
     QueueCase("taskiq", "redis", "3.12", "postgresql", sentry=True),
     # Idempotency keys without a database: in Redis beside a RabbitMQ broker, POST /reports.
@@ -77,6 +79,8 @@ RATE_LIMIT_FIGURES = ("requests", "allowed", "refused", "busiest_window")
 # database, or (without one) report jobs enqueued, counted by the broker.
 IDEMPOTENCY_FIGURES = ("requests", "created_201", "replayed_201", "in_flight_409", "rows")
 IDEMPOTENCY_REDIS_FIGURES = ("requests", "accepted_202", "replayed_202", "in_flight_409", "jobs")
+# What tests/test_cache.py records: the database loads of 1,000 concurrent misses.
+CACHE_FIGURES = ("database_loads", "results")
 
 
 def properties(junit: Path) -> dict[str, dict[str, str]]:
@@ -142,3 +146,12 @@ def test_own_suite_runs_jobs_through_a_real_worker(
         print(f"[{case.id}] idempotency race: {figures}")
         effects = figures.get("jobs" if in_redis else "rows")
         assert effects == "1", rendered.explain(None, f"idempotency race: {recorded}")
+    if "caching" in case.features:
+        stampedes = {
+            name: {key: found[key] for key in CACHE_FIGURES if key in found}
+            for name, found in recorded.items()
+            if name.startswith(("test_a_thousand", "test_two_workers"))
+        }
+        for name, figures in sorted(stampedes.items()):
+            print(f"[{case.id}] {name}: {figures}")
+        assert len(stampedes) == 2, rendered.explain(None, f"cache figures: {recorded}")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import secrets
+import statistics
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +24,7 @@ RENDER_SETS: dict[str, dict[str, object]] = {
     "header": {"api_versioning": "header"},
     "mounted": {"api_versioning": "mounted"},
     "ratelimit": {"features": ["rate_limiting"]},
+    "caching": {"features": ["caching"]},
 }
 # Settings a render set runs with: rate limiting counts every request (one Lua call to Redis)
 # and lets them all through, so the cost measured is the allowed path's, not the refusal's.
@@ -29,8 +32,15 @@ RENDER_ENV: dict[str, dict[str, str]] = {
     "ratelimit": {
         "RATE_LIMIT_POLICIES": json.dumps({"default": {"limit": 10**9, "window_seconds": 1}}),
     },
+    # A prefix of this run's own: another run's cached items (the same ids) are not this one's.
+    "caching": {"REDIS_KEY_PREFIX": f"bench-{secrets.token_hex(4)}:"},
 }
 BARE, BARE_SQL = "bare FastAPI", "bare FastAPI + async SQLAlchemy"
+# One item, read over and over: a cache hit in the caching render, a database read in the
+# default one (the same render without the cache; its own target, DATABASE_READ).
+ITEM = "/v1/items/1"
+RENDER_ENDPOINTS: dict[str, tuple[str, ...]] = {"caching": (ITEM,)}
+DATABASE_READ = "item read: database (default render)"
 ENDPOINTS = {"/livez": BARE, "/v1/about": BARE, "/v1/items?limit=20": BARE_SQL}
 BASELINES = (BARE, BARE_SQL)
 LAYER_ENDPOINTS = ("/v1/about", "/v1/items?limit=20")
@@ -103,11 +113,36 @@ def render_target(name: str, service: Service, otlp: str) -> Target:
         name,
         [service.python, "-m", service.package],
         service.rendered.path,
-        service.env(otlp, RENDER_ENV.get(name)),
-        tuple(ENDPOINTS),
+        service.env(otlp, RENDER_ENV.get(name.split("@", maxsplit=1)[0])),
+        (*ENDPOINTS, *RENDER_ENDPOINTS.get(name.split("@", maxsplit=1)[0], ())),
         port_variable=f"{service.prefix}PORT",
         header_versioning=service.versioning == "header",
     )
+
+
+def item_read_target(default: Service, otlp: str) -> Target:
+    """The default render reading one item from the database: what a cache hit is against."""
+    target = render_target("default", default, otlp)
+    target.name, target.endpoints = DATABASE_READ, (ITEM,)
+    return target
+
+
+def cache_table(results: Results, renders: Sequence[str]) -> str:
+    """A cache hit (each caching render) against the database read, per request: the median
+    rate and p50 over the rounds, and the CPU time a request takes (one worker on one core)."""
+    names = [DATABASE_READ, *(name for name in renders if name.split("@")[0] == "caching")]
+    rows = []
+    for name in names:
+        runs = [r for r in results.get((name, ITEM), []) if r.requests]
+        if not runs:
+            continue
+        rate = statistics.median(r.rate for r in runs)
+        p50 = statistics.median(r.p50_ms for r in runs)
+        label = name if name == DATABASE_READ else f"{name}: cache hit"
+        rows.append([label, f"{rate:,.0f}", f"{p50:.2f}", f"{1e6 / rate:,.0f}"])
+    if len(rows) < 2:
+        return ""
+    return markdown_table([f"`GET {ITEM}`", "req/s", "p50 ms", "µs per request"], rows)
 
 
 def middleware_names(service: Service, launcher: Path, otlp: str) -> list[str]:

@@ -103,12 +103,17 @@ def conditional_read[T](body: T, etag: ETag, if_none_match: EntityTags | None) -
     return Selected(etag, None if current else body)
 
 
-def answer[T](selected: Selected[T], response: Response) -> T | Response:
+def answer[T](
+    selected: Selected[T], response: Response, *, cache_control: str | None = None
+) -> T | Response:
     """An endpoint's return value: the body with its ETag on `response`, or a bodiless 304
-    (which carries the ETag too, section 15.4.5)."""
+    (which carries the ETag too, and the `cache_control` a 200 would, section 15.4.5)."""
+    headers = {"ETag": str(selected.etag)}
+    if cache_control is not None:
+        headers["Cache-Control"] = cache_control
     if selected.body is None:
-        return Response(status_code=304, headers={"ETag": str(selected.etag)})
-    response.headers["ETag"] = str(selected.etag)
+        return Response(status_code=304, headers=headers)
+    response.headers.update(headers)
     return selected.body
 
 

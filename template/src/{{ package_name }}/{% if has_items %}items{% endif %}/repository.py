@@ -1,6 +1,7 @@
 """SQL of the `items` feature: the only place that builds queries for it."""
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -174,3 +175,8 @@ def sort_value(item: Item, sort: str) -> Any:
 def parse_sort_value(sort: str, raw: Any) -> Any:
     """The inverse of `sort_value`."""
     return datetime.fromisoformat(raw) if sort.lstrip("-") == "created_at" else raw
+
+
+# A repository on a session of its own, opened only when a read needs the database (the
+# request's unit of work: committed, or rolled back, when the block ends).
+OpenItems = Callable[[], AbstractAsyncContextManager[ItemRepository]]

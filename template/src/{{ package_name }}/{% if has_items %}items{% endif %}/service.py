@@ -5,7 +5,9 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 
+from ..integrations.db import after_commit
 from ..kernel.bounds import INT32_MAX
+from ..kernel.cache import UNCACHED, ReadThrough, Uncached, read_model
 from ..kernel.conditional import (
     EntityTags,
     ETag,
@@ -18,7 +20,7 @@ from ..kernel.errors import ConflictError, NotFoundError, ProblemError
 from ..kernel.models import utcnow
 from ..kernel.pagination import CursorCodec, Page
 from .models import Item, ItemTag
-from .repository import ItemRepository, Revision, parse_sort_value, sort_value
+from .repository import ItemRepository, OpenItems, Revision, parse_sort_value, sort_value
 from .schemas import ItemCreate, ItemQuery, ItemRead, ItemUpdate
 
 # What other features may use (import contracts, pyproject.toml): its functions take the
@@ -34,6 +36,7 @@ __all__ = [
     "find_item",
     "get_item",
     "item_etag",
+    "item_key",
     "list_items",
     "page_etag",
     "read_item",
@@ -80,7 +83,14 @@ def page_etag(page: Page[ItemRead]) -> ETag:
     return ETag(digest, weak=True)
 
 
-async def create_item(*, items: ItemRepository, data: ItemCreate) -> ItemRead:
+def item_key(item_id: int) -> str:
+    """The item's key in a read-through cache."""
+    return f"items:{item_id}"
+
+
+async def create_item(
+    *, items: ItemRepository, data: ItemCreate, cache: ReadThrough = UNCACHED
+) -> ItemRead:
     item = Item(
         name=data.name,
         description=data.description,
@@ -88,7 +98,10 @@ async def create_item(*, items: ItemRepository, data: ItemCreate) -> ItemRead:
         status=data.status,
         tags=[ItemTag(name=tag) for tag in data.tags],
     )
-    return ItemRead.model_validate(await items.add(item))
+    created = ItemRead.model_validate(await items.add(item))
+    # A 404 cached for this id must not hide the new item (SQLite reuses a deleted row's id).
+    _forget_after_commit(items, cache, created.id)
+    return created
 
 
 async def get_item(*, items: ItemRepository, item_id: int) -> ItemRead:
@@ -96,10 +109,23 @@ async def get_item(*, items: ItemRepository, item_id: int) -> ItemRead:
 
 
 async def read_item(
-    *, items: ItemRepository, item_id: int, if_none_match: EntityTags | None
+    *,
+    open_items: OpenItems,
+    item_id: int,
+    if_none_match: EntityTags | None,
+    cache: ReadThrough = UNCACHED,
 ) -> Selected[ItemRead]:
-    """The item and its ETag, or only the ETag while the client's copy is current."""
-    item = await get_item(items=items, item_id=item_id)
+    """The item and its ETag, or only the ETag while the client's copy is current; read
+    through `cache`, which remembers a missing item too (briefly). The database session is
+    opened only when the cache has no answer: a hit takes no pooled connection."""
+
+    async def load() -> ItemRead | None:
+        async with open_items() as items:
+            return await find_item(items=items, item_id=item_id)
+
+    item = await read_model(cache, item_key(item_id), ItemRead, load)
+    if item is None:
+        raise ItemNotFoundError()
     return conditional_read(item, item_etag(item), if_none_match)
 
 
@@ -124,6 +150,7 @@ async def update_item(
     data: ItemUpdate,
     if_match: EntityTags | None = None,
     require_if_match: bool = False,
+    cache: ReadThrough = UNCACHED,
 ) -> ItemRead:
     """Apply `data` while the item is as the client read it: at the body's `version` (409
     otherwise) and at an ETag of If-Match (412 otherwise), both checked by the UPDATE itself.
@@ -138,6 +165,7 @@ async def update_item(
         raise await _refusal(items, item_id, if_match, version=data.version)
     if data.tags is not None:
         await items.replace_tags(item_id, data.tags)
+    _forget_after_commit(items, cache, item_id)
     return await get_item(items=items, item_id=item_id)
 
 
@@ -147,12 +175,14 @@ async def delete_item(
     item_id: int,
     if_match: EntityTags | None = None,
     require_if_match: bool = False,
+    cache: ReadThrough = UNCACHED,
 ) -> None:
     """Delete the item, only while it is at an ETag of If-Match when one is sent (412)."""
     if if_match is None and require_if_match:
         raise ItemPreconditionRequiredError(IF_MATCH_REQUIRED)
     if not await items.delete_if(item_id, revisions=_revisions(item_id, if_match)):
         raise await _refusal(items, item_id, if_match, version=None)
+    _forget_after_commit(items, cache, item_id)
 
 
 async def list_items(
@@ -194,6 +224,13 @@ async def _existing(items: ItemRepository, item_id: int) -> Item:
     if item is None:
         raise ItemNotFoundError()
     return item
+
+
+def _forget_after_commit(items: ItemRepository, cache: ReadThrough, item_id: int) -> None:
+    """Invalidate the item's cached read once the write is committed: before, a concurrent
+    read could load and cache the row as it still is."""
+    if not isinstance(cache, Uncached):
+        after_commit(items.session, lambda: cache.invalidate(item_key(item_id)))
 
 
 def _opaque(item_id: int, version: int, created_at: datetime) -> str:

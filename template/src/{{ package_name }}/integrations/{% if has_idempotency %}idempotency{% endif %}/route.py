@@ -11,11 +11,11 @@ from ...kernel.openapi import problems
 from .keys import STATE, Claim, Replay
 
 # What the claim answers, beside the kernel's 400 for a malformed body; a key used for another
-# request is a 422 that lists the header in `errors`, as kernel/openapi.py documents every 422.
+# request, or a malformed key, is a 422 that lists the header in `errors`, as kernel/openapi.py
+# documents every 422.
 PROBLEMS = problems(
     {
-        400: "The body is not valid JSON, or the Idempotency-Key is missing (where required) "
-        "or malformed.",
+        400: "The body is not valid JSON, or the Idempotency-Key is missing (where required).",
         409: "A request with this Idempotency-Key is still in progress (see Retry-After).",
     }
 )
