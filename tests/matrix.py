@@ -21,8 +21,8 @@ the other tracing pairs fit in the existing rows (a random search assigned them)
 The HTTP protections (features, a multiselect) ride on existing rows, chosen greedily to cover
 every pair of each feature with the other questions' values: rows ending -protections carry all
 three, -cache caching alone (it needs the items example, so its rows have a database, one of them
-no metrics); idempotency, refused without a database, also has a row of its own with the long
-names.
+no metrics); idempotency also has a row of its own with the long names and a database, and one
+without a database (its records in Redis).
 """
 
 from __future__ import annotations
@@ -214,6 +214,13 @@ MATRIX: list[Case] = [
         "deploy_target": "compose",
     }),
     Case(id="tracing-tempo-arq", answers={"tracing": "tempo", "queue": "arq"}),
+    # Idempotency without a database: its records in Redis, POST /reports (the long names keep
+    # the Redis store and its tests canonical; header versioning names the reports' prefix).
+    Case(id="celery-redis-nodb-header-long-names-idempotency", answers={
+        "tracing": "none", "features": ["idempotency"],
+        "project_name": "Customer Order Management Platform Svcs",
+        "queue": "celery", "database": "none", "api_versioning": "header",
+    }),
     # Observability (metrics and sentry are yes/no questions, outside the pair ratchet): metrics
     # off with each packaging of Kubernetes and with a queue, Sentry on with both servers.
     Case(id="nometrics-sentry-helm-gunicorn-postgresql-cache", answers={

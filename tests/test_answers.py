@@ -119,10 +119,10 @@ BAD_ANSWERS = [
         id="metrics-on-cloud-run",
     ),
     pytest.param(
-        {"database": "none", "features": ["idempotency"]},
+        {"database": "none", "queue": "none", "features": ["idempotency"]},
         "features",
-        ["features=idempotency needs a database", "same transaction as its effect"],
-        id="idempotency-without-a-database",
+        ["features=idempotency guards the service's writes", "Choose a database", "or a queue"],
+        id="idempotency-without-a-database-or-a-queue",
     ),
     pytest.param(
         {"database": "none", "features": ["caching"]},

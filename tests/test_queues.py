@@ -65,7 +65,8 @@ CASES = [
     QueueCase("celery", "redis", "3.13", "postgresql", features=PROTECTIONS),
     QueueCase("celery", "rabbitmq", "3.12", "postgresql", sentry=True),
     QueueCase("taskiq", "redis", "3.12", "postgresql", sentry=True),
-    QueueCase("taskiq", "rabbitmq", "3.13", "none"),
+    # Idempotency keys without a database: in Redis beside a RabbitMQ broker, POST /reports.
+    QueueCase("taskiq", "rabbitmq", "3.13", "none", features=("idempotency",)),
     QueueCase("arq", "redis", "3.13", "postgresql"),
 ]
 
@@ -74,8 +75,10 @@ CASES = [
 RELIABILITY_FIGURES = ("kill", "retry", "requeue", "schedule", "sentry")
 # What tests/test_ratelimit.py's process tests record, with rate limiting.
 RATE_LIMIT_FIGURES = ("requests", "allowed", "refused", "busiest_window")
-# What tests/test_idempotency.py's race records, with idempotency.
+# What tests/test_idempotency.py's race records, with idempotency: items created in the
+# database, or (without one) report jobs enqueued, counted by the broker.
 IDEMPOTENCY_FIGURES = ("requests", "created_201", "replayed_201", "in_flight_409", "rows")
+IDEMPOTENCY_REDIS_FIGURES = ("requests", "accepted_202", "replayed_202", "in_flight_409", "jobs")
 # What tests/test_cache.py records: the database loads of 1,000 concurrent misses.
 CACHE_FIGURES = ("database_loads", "results")
 
@@ -135,10 +138,14 @@ def test_own_suite_runs_jobs_through_a_real_worker(
             print(f"[{case.id}] {name}: {figures}")
         assert len(limits) == 2, rendered.explain(None, f"rate-limit figures: {recorded}")
     if "idempotency" in case.features:
-        race = recorded.get("test_concurrent_duplicates_over_two_workers_create_one_item", {})
-        figures = {key: race[key] for key in IDEMPOTENCY_FIGURES if key in race}
+        in_redis = case.database == "none"
+        test = "enqueue_one_job" if in_redis else "create_one_item"
+        race = recorded.get(f"test_concurrent_duplicates_over_two_workers_{test}", {})
+        names = IDEMPOTENCY_REDIS_FIGURES if in_redis else IDEMPOTENCY_FIGURES
+        figures = {key: race[key] for key in names if key in race}
         print(f"[{case.id}] idempotency race: {figures}")
-        assert figures.get("rows") == "1", rendered.explain(None, f"idempotency race: {recorded}")
+        effects = figures.get("jobs" if in_redis else "rows")
+        assert effects == "1", rendered.explain(None, f"idempotency race: {recorded}")
     if "caching" in case.features:
         stampedes = {
             name: {key: found[key] for key in CACHE_FIGURES if key in found}

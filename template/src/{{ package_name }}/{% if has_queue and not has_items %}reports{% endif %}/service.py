@@ -14,11 +14,20 @@ class ReportNotFoundError(NotFoundError):
     detail = "No report with this id has been rendered (yet)."
 
 
-async def request_report(*, queue: JobQueue, data: ReportRequest) -> ReportAccepted:
-    """Enqueue the job that renders the report (no transaction here: it is enqueued at once)."""
-    report_id = uuid.uuid4().hex
-    job_id = await queue.enqueue(
-        render_report, report_id=report_id, title=data.title, pages=data.pages
+async def request_report(
+    *, queue: JobQueue, data: ReportRequest, request_id: str | None = None
+) -> ReportAccepted:
+    """Enqueue the job that renders the report (no transaction here: it is enqueued at once).
+
+    `request_id` (32 hex digits) names a request that its retries repeat: the report and its
+    job are named by it, so a retry sends the same job again (the job renders a report once)."""
+    report_id = request_id or uuid.uuid4().hex
+    job_id = await queue.enqueue_as(
+        request_id or uuid.uuid4().hex,
+        render_report,
+        report_id=report_id,
+        title=data.title,
+        pages=data.pages,
     )
     return ReportAccepted(report_id=report_id, job_id=job_id)
 

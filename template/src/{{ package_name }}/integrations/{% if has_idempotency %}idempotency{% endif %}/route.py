@@ -1,4 +1,5 @@
-"""The route class that stores an idempotent endpoint's response with its effect."""
+"""The route class that stores an idempotent endpoint's response (with its effect, in a
+database) and answers a replay."""
 
 from collections.abc import Callable, Coroutine
 from typing import Any, override
@@ -7,7 +8,7 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
 from ...kernel.openapi import problems
-from .claim import STATE, Claim, Replay
+from .keys import STATE, Claim, Replay
 
 # What the claim answers, beside the kernel's 400 for a malformed body; a key used for another
 # request, or a malformed key, is a 422 that lists the header in `errors`, as kernel/openapi.py
@@ -33,9 +34,9 @@ def _documented(responses: dict[int | str, dict[str, Any]]) -> dict[int | str, d
 
 class IdempotentRoute(APIRoute):
     """An APIRoute whose handler, once the endpoint built its response, stores it in the
-    request's idempotency record, before the request's session commits (FastAPI closes the
-    function-scoped dependencies, hence commits, after the handler returns). A replay is
-    answered here too. Routes without `idempotent()` are unchanged."""
+    request's idempotency record: in a database, before the request's session commits (FastAPI
+    closes the function-scoped dependencies, hence commits, after the handler returns). A replay
+    is answered here too. Routes without `idempotent()` are unchanged."""
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         dependencies = kwargs.get("dependencies") or []
