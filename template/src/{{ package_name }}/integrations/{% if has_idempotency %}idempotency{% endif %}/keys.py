@@ -9,6 +9,7 @@ import hashlib
 import math
 import secrets
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
@@ -111,10 +112,14 @@ def fingerprint(request: Request, body: bytes) -> str:
     return digest.hexdigest()
 
 
-def checked_key(key: str | None, *, required: bool) -> str | None:
+# Whether a route needs a key: fixed, or read from the settings (`idempotent(required=...)`).
+Required = bool | Callable[[Settings], bool]
+
+
+def checked_key(key: str | None, *, required: Required, settings: Settings) -> str | None:
     """The request's key (its header's schema checked its form: 422 otherwise); a missing one
     is a 400 where required, else None: the request runs without one."""
-    if key is None and required:
+    if key is None and (required(settings) if callable(required) else required):
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "Send an Idempotency-Key.")
     return key
 
