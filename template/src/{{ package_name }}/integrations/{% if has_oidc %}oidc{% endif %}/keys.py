@@ -43,7 +43,7 @@ class IssuerError(Exception):
     """The issuer's discovery document or key set is unusable (the reason, never a secret)."""
 
 
-class KeysUnavailable(Exception):
+class KeysUnavailableError(Exception):
     """No key of the issuer has been loaded yet: the last fetch failed (readiness says so)."""
 
 
@@ -188,7 +188,7 @@ class IssuerKeys:
         if keys is None:
             if self._background is None or self._background.done():
                 self._background = asyncio.create_task(self.refresh())
-            raise KeysUnavailable(self.last_error or "not fetched yet")
+            raise KeysUnavailableError(self.last_error or "not fetched yet")
         age = time.monotonic() - keys.fetched_at
         return {"keys": keys.size, "age_seconds": round(age, 1), "fetches": self.fetches}
 

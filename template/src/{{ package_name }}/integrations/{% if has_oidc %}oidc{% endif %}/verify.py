@@ -10,15 +10,17 @@ leeway) and the required claims. A refusal says why in a few words and never ech
 """
 
 from collections.abc import Sequence
-from typing import Any, override
+from typing import TYPE_CHECKING, Any, override
 
 import jwt
-from jwt.types import Options
 from starlette.datastructures import Headers
 
 from ...kernel.settings import Settings
 from ..auth import CredentialError, Principal, Verifier
 from .keys import IssuerKeys
+
+if TYPE_CHECKING:
+    from jwt.types import Options
 
 # Claims every token must carry: who (`sub`), and what `decode` checks.
 REQUIRED_CLAIMS = ("exp", "iss", "aud", "sub")
@@ -123,7 +125,8 @@ class BearerVerifier(Verifier):
             raise CredentialError("The token's algorithm is not accepted.")
         kind = header.get("typ")
         if kind is not None and (
-            not isinstance(kind, str) or kind.lower().removeprefix("application/") not in TOKEN_TYPES
+            not isinstance(kind, str)
+            or kind.lower().removeprefix("application/") not in TOKEN_TYPES
         ):
             raise CredentialError("The token's type is not an access token's.")
         return header
