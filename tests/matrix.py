@@ -152,7 +152,7 @@ MATRIX: list[Case] = [
         "tracing": "tempo", "queue": "celery", "sentry": True,
         "features": ["rate_limiting", "idempotency", "caching"],
     }),
-    Case(id="celery-rabbitmq-mysql-helm-header-gunicorn-gitlab-mit-py312-protections-oidc", answers={
+    Case(id="celery-rabbitmq-mysql-helm-header-gunicorn-gitlab-mit-py312-protect-oidc", answers={
         "auth": "oidc",
         "tracing": "datadog", "features": ["rate_limiting", "idempotency", "caching"],
         "queue": "celery", "broker": "rabbitmq", "database": "mysql", "k8s_packaging": "helm",
