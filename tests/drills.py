@@ -8,6 +8,10 @@ production environment of the chosen deploy target (read from the rendered deplo
 Kustomize production overlay, the Helm chart with values-production.yaml, the Cloud Run service
 or the compose production file), a real secret, the local database and broker, and a free
 loopback port. What a drill overrides it says, and the figures it prints show.
+
+A service with OIDC authentication verifies tokens of a local issuer (`Issuer`: the render's own
+tests/support/issuer.py, run in its virtualenv on a loopback port), and every request a drill
+sends carries one, holding every scope of the service's features (`DrillService.credential`).
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ import json
 import os
 import re
 import secrets
-from collections.abc import Mapping
+import subprocess
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -30,6 +36,18 @@ from provision import ServiceFactory
 from rendering import Rendered
 
 READY_WITHIN_SECONDS = 60.0
+# Run by the render's Python in its directory: its test issuer, serving until stdin closes.
+ISSUER_SCRIPT = """
+import sys
+from tests.support.credentials import SCOPES
+from tests.support.issuer import AUDIENCE, Issuer, signing_key
+with Issuer().running() as issuer:
+    key = signing_key("RS256", "drill-1")
+    issuer.publish(key)
+    token = issuer.token(key, sub="drill", scope=" ".join(SCOPES), exp=2**31 - 1)
+    print(issuer.url, AUDIENCE, token, flush=True)
+    sys.stdin.read()
+"""
 
 
 @dataclass(frozen=True)
@@ -77,12 +95,46 @@ def production_env(project: Rendered) -> dict[str, str]:
     return {name: str(value) for name, value in environment.items() if value is not None}
 
 
+@dataclass(frozen=True)
+class Issuer:
+    """A running OIDC issuer for a service's drills: its settings and a token's headers."""
+
+    settings: dict[str, str]  # without the prefix
+    headers: dict[str, str]
+
+
+@contextmanager
+def local_issuer(rendered: Rendered) -> Iterator[Issuer]:
+    """The render's test issuer, running in its virtualenv until the context ends."""
+    process = subprocess.Popen(
+        [str(rendered.venv_bin("python")), "-c", ISSUER_SCRIPT],
+        cwd=rendered.path,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url, audience, token = process.stdout.readline().split()
+        settings = {"OIDC_ISSUER": url, "OIDC_AUDIENCE": audience}
+        yield Issuer(settings, {"Authorization": f"Bearer {token}"})
+    finally:
+        process.kill()
+        process.wait()
+
+
 @dataclass
 class DrillService:
     """A rendered, installed and migrated service, ready to be started as production runs it."""
 
     case: DrillCase
     rendered: Rendered
+    issuer: Issuer | None = None  # with OIDC: where its tokens come from
+
+    @property
+    def credential(self) -> dict[str, str]:
+        """The headers every drill request sends: a token, with OIDC; none without."""
+        return self.issuer.headers if self.issuer else {}
 
     @property
     def package(self) -> str:
@@ -106,6 +158,7 @@ class DrillService:
             SECRET_KEY=secrets.token_urlsafe(48),
             # Spans go nowhere: there is no collector here, and drills measure the service.
             OTLP_TRACES_ENDPOINT="",
+            **(self.issuer.settings if self.issuer else {}),
             **self.case.settings,
         )
         return {**settings, "PYTHONUNBUFFERED": "1"}
@@ -156,20 +209,26 @@ class DrillService:
             return
         url = server.url + self.api_path.split("?")[0]
         batch = secrets.token_hex(3)  # names are unique: each drill seeds its own
-        with httpx.Client(timeout=10) as client:
+        with httpx.Client(timeout=10, headers=self.credential) as client:
             for number in range(count):
                 item = {"name": f"drill {batch} {number}", "price_cents": number}
                 response = client.post(url, json=item)
                 assert response.status_code in {200, 201}, f"seeding: {response.text}"
 
 
-def prepare(case: DrillCase, rendered_service: ServiceFactory) -> DrillService:
-    """The case's service (rendered, installed, its database created), migrated: ready to start."""
+@contextmanager
+def prepare(case: DrillCase, rendered_service: ServiceFactory) -> Iterator[DrillService]:
+    """The case's service (rendered, installed, its database created), migrated: ready to start
+    (with OIDC, its issuer running until the context ends)."""
     rendered = rendered_service({"project_name": f"Drill {case.id}", **case.answers})
-    service = DrillService(case, rendered)
-    if rendered.database_url:
-        service.migrate()
-    return service
+    with ExitStack() as stack:
+        issuer = None
+        if rendered.answers.get("auth", "none") in {"oidc", "oidc_and_api_key"}:
+            issuer = stack.enter_context(local_issuer(rendered))
+        service = DrillService(case, rendered, issuer)
+        if rendered.database_url:
+            service.migrate()
+        yield service
 
 
 def worker_command(project: Rendered) -> list[str]:
