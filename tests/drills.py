@@ -9,9 +9,10 @@ Kustomize production overlay, the Helm chart with values-production.yaml, the Cl
 or the compose production file), a real secret, the local database and broker, and a free
 loopback port. What a drill overrides it says, and the figures it prints show.
 
-A service with OIDC authentication verifies tokens of a local issuer (`Issuer`: the render's own
-tests/support/issuer.py, run in its virtualenv on a loopback port), and every request a drill
-sends carries one, holding every scope of the service's features (`DrillService.credential`).
+A service with OIDC authentication verifies tokens of a local issuer (scripts/local_issuer.py:
+the render's own tests/support/issuer.py, run in its virtualenv on a loopback port), and every
+request a drill sends carries one, holding every scope of the service's features
+(`DrillService.credential`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import json
 import os
 import re
 import secrets
-import subprocess
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -31,23 +31,12 @@ import httpx
 import k8s_tools
 import yaml
 from deploy_checks import env_values, load_all, one
+from local_issuer import Issuer, local_issuer
 from process import Server, Servers, free_port
 from provision import ServiceFactory
 from rendering import Rendered
 
 READY_WITHIN_SECONDS = 60.0
-# Run by the render's Python in its directory: its test issuer, serving until stdin closes.
-ISSUER_SCRIPT = """
-import sys
-from tests.support.credentials import SCOPES
-from tests.support.issuer import AUDIENCE, Issuer, signing_key
-with Issuer().running() as issuer:
-    key = signing_key("RS256", "drill-1")
-    issuer.publish(key)
-    token = issuer.token(key, sub="drill", scope=" ".join(SCOPES), exp=2**31 - 1)
-    print(issuer.url, AUDIENCE, token, flush=True)
-    sys.stdin.read()
-"""
 
 
 @dataclass(frozen=True)
@@ -93,34 +82,6 @@ def production_env(project: Rendered) -> dict[str, str]:
     if isinstance(environment, list):
         environment = dict(item.split("=", 1) for item in environment)
     return {name: str(value) for name, value in environment.items() if value is not None}
-
-
-@dataclass(frozen=True)
-class Issuer:
-    """A running OIDC issuer for a service's drills: its settings and a token's headers."""
-
-    settings: dict[str, str]  # without the prefix
-    headers: dict[str, str]
-
-
-@contextmanager
-def local_issuer(rendered: Rendered) -> Iterator[Issuer]:
-    """The render's test issuer, running in its virtualenv until the context ends."""
-    process = subprocess.Popen(
-        [str(rendered.venv_bin("python")), "-c", ISSUER_SCRIPT],
-        cwd=rendered.path,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        url, audience, token = process.stdout.readline().split()
-        settings = {"OIDC_ISSUER": url, "OIDC_AUDIENCE": audience}
-        yield Issuer(settings, {"Authorization": f"Bearer {token}"})
-    finally:
-        process.kill()
-        process.wait()
 
 
 @dataclass
@@ -224,7 +185,7 @@ def prepare(case: DrillCase, rendered_service: ServiceFactory) -> Iterator[Drill
     with ExitStack() as stack:
         issuer = None
         if rendered.answers.get("auth", "none") in {"oidc", "oidc_and_api_key"}:
-            issuer = stack.enter_context(local_issuer(rendered))
+            issuer = stack.enter_context(local_issuer(rendered.venv_bin("python"), rendered.path))
         service = DrillService(case, rendered, issuer)
         if rendered.database_url:
             service.migrate()
