@@ -29,7 +29,7 @@ HEADER = "X-API-Key"
 class KeyStore(ABC):
     """Where the keys are: looked up by id; told when a key was used."""
 
-    def attach(self, opened: Mapping[str, object]) -> None:
+    def attach(self, opened: Mapping[str, object]) -> None:  # noqa: B027 - an optional hook
         """Take what the store needs among the opened clients (the database)."""
 
     @abstractmethod
