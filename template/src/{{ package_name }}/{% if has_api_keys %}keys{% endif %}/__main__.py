@@ -21,6 +21,7 @@ from ..integrations.api_keys import admin
 from ..integrations.api_keys.keys import ID_FORM, SCOPE_FORM, ApiKey, UnknownKeyError
 from ..kernel.settings import Settings, get_settings
 
+MAX_OWNER = 255  # the owner column's length
 COLUMNS = ("id", "owner", "scopes", "created_at", "last_used_at", "expires_at", "revoked_at")
 
 
@@ -116,8 +117,8 @@ async def run(settings: Settings, args: argparse.Namespace) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    if args.command == "create" and not args.owner.strip():
-        parser().error("--owner must not be empty")
+    if args.command == "create" and not 0 < len(args.owner.strip()) <= MAX_OWNER:
+        parser().error(f"--owner must have 1 to {MAX_OWNER} characters")
     try:
         lines = asyncio.run(run(get_settings(), args))
     except UnknownKeyError as error:
