@@ -19,10 +19,13 @@ broker, asked for celery and taskiq only, pairs with everything within those 8 r
 Tracing's 5 values pair with each queue's 4 values, so each queue needs a fifth row (3 rows);
 the other tracing pairs fit in the existing rows (a random search assigned them).
 The HTTP protections (features, a multiselect) ride on existing rows, chosen greedily to cover
-every pair of each feature with the other questions' values: rows ending -protections carry all
-three, -cache caching alone (it needs the items example, so its rows have a database, one of them
-no metrics); idempotency also has a row of its own with the long names and a database, and one
+every pair of each feature with the other questions' values: rows named -protections (one,
+short of room, -protect) carry all three, -cache caching alone (it needs the items example, so
+its rows have a database, one of them no metrics); idempotency also has a row of its own with the long names and a database, and one
 without a database (its records in Redis).
+Authentication (auth) rides on existing rows too, assigned greedily over every pair of its four
+values with the others': rows ending -oidc, -apikey (API keys) and -oidc-apikey (both); a row
+without a database keeps its keys' hashes in the settings.
 """
 
 from __future__ import annotations
@@ -70,17 +73,20 @@ MATRIX: list[Case] = [
         "api_versioning": "header", "python_version": "3.12", "server": "gunicorn",
         "database": "none", "deploy_target": "cloud_run", "ci_provider": "gitlab",
     }),
-    Case(id="header-mit-helm-nodb", answers={
+    Case(id="header-mit-helm-nodb-oidc-apikey", answers={
+        "auth": "oidc_and_api_key",
         "tracing": "tempo",
         "api_versioning": "header", "license": "MIT",
         "database": "none", "deploy_target": "kubernetes", "k8s_packaging": "helm",
     }),
-    Case(id="header-apache-kustomize-gitlab-cache", answers={
+    Case(id="header-apache-kustomize-gitlab-cache-oidc-apikey", answers={
+        "auth": "oidc_and_api_key",
         "tracing": "cloud_trace", "features": ["caching"],
         "project_name": "Inventory 2", "api_versioning": "header", "license": "Apache-2.0",
         "server": "gunicorn", "database": "mysql", "ci_provider": "gitlab",
     }),
-    Case(id="mounted-py312-compose-gitlab", answers={
+    Case(id="mounted-py312-compose-gitlab-oidc", answers={
+        "auth": "oidc",
         "tracing": "cloud_trace",
         "api_versioning": "mounted", "python_version": "3.12",
         "deploy_target": "compose", "ci_provider": "gitlab",
@@ -92,14 +98,16 @@ MATRIX: list[Case] = [
     }),
     # The longest names the validators allow: rendered code must stay canonical (ruff format,
     # line length) whatever the names' length, and Kubernetes names stay within their limits.
-    Case(id="mounted-apache-py312-long-names-ratelimit", answers={
+    Case(id="mounted-apache-py312-long-names-ratelimit-apikey", answers={
+        "auth": "api_key",
         "tracing": "none", "features": ["rate_limiting"],
         "project_name": "Customer Order Management Platform Svcs",
         "api_versioning": "mounted", "license": "Apache-2.0", "python_version": "3.12",
         "database": "none",
     }),
     # The long names with a database: idempotency's records, migration and tests stay canonical.
-    Case(id="apache-long-names-idempotency", answers={
+    Case(id="apache-long-names-idempotency-oidc-apikey", answers={
+        "auth": "oidc_and_api_key",
         "tracing": "none", "features": ["idempotency"],
         "project_name": "Customer Order Management Platform Svcs", "license": "Apache-2.0",
     }),
@@ -113,11 +121,13 @@ MATRIX: list[Case] = [
         "python_version": "3.12", "database": "sqlite", "deploy_target": "compose",
         "ci_provider": "gitlab", "license": "Apache-2.0", "template_updates": False,
     }),
-    Case(id="kustomize-mysql-header-gunicorn-mit", answers={
+    Case(id="kustomize-mysql-header-gunicorn-mit-apikey", answers={
+        "auth": "api_key",
         "tracing": "datadog",
         "api_versioning": "header", "server": "gunicorn", "database": "mysql", "license": "MIT",
     }),
-    Case(id="compose-sqlite-header-gunicorn-mit-py312", answers={
+    Case(id="compose-sqlite-header-gunicorn-mit-py312-oidc", answers={
+        "auth": "oidc",
         "tracing": "jaeger",
         "python_version": "3.12", "api_versioning": "header", "server": "gunicorn",
         "database": "sqlite", "deploy_target": "compose", "license": "MIT",
@@ -142,13 +152,15 @@ MATRIX: list[Case] = [
         "tracing": "tempo", "queue": "celery", "sentry": True,
         "features": ["rate_limiting", "idempotency", "caching"],
     }),
-    Case(id="celery-rabbitmq-mysql-helm-header-gunicorn-gitlab-mit-py312-protections", answers={
+    Case(id="celery-rabbitmq-mysql-helm-header-gunicorn-gitlab-mit-py312-protect-oidc", answers={
+        "auth": "oidc",
         "tracing": "datadog", "features": ["rate_limiting", "idempotency", "caching"],
         "queue": "celery", "broker": "rabbitmq", "database": "mysql", "k8s_packaging": "helm",
         "python_version": "3.12", "api_versioning": "header", "server": "gunicorn",
         "ci_provider": "gitlab", "license": "MIT",
     }),
-    Case(id="celery-redis-sqlite-compose-mounted-gitlab-apache-py312", answers={
+    Case(id="celery-redis-sqlite-compose-mounted-gitlab-apache-py312-oidc-apikey", answers={
+        "auth": "oidc_and_api_key",
         "tracing": "none",
         "queue": "celery", "database": "sqlite", "deploy_target": "compose",
         "python_version": "3.12", "api_versioning": "mounted", "ci_provider": "gitlab",
@@ -164,25 +176,29 @@ MATRIX: list[Case] = [
         "queue": "taskiq", "broker": "rabbitmq", "example_api": False,
         "api_versioning": "mounted",
     }),
-    Case(id="taskiq-redis-mysql-helm-header-gunicorn-gitlab-mit-py312", answers={
+    Case(id="taskiq-redis-mysql-helm-header-gunicorn-gitlab-mit-py312-apikey", answers={
+        "auth": "api_key",
         "queue": "taskiq", "database": "mysql", "k8s_packaging": "helm", "python_version": "3.12",
         "api_versioning": "header", "server": "gunicorn", "ci_provider": "gitlab",
         "license": "MIT",
     }),
-    Case(id="taskiq-rabbitmq-cloudrun-gunicorn-gitlab-apache-py312-long-names", answers={
+    Case(id="taskiq-rabbitmq-cloudrun-gunicorn-gitlab-apache-py312-long-names-oidc", answers={
+        "auth": "oidc",
         "tracing": "tempo",
         "project_name": "Customer Order Management Platform Svcs",
         "queue": "taskiq", "broker": "rabbitmq",
         "deploy_target": "cloud_run", "python_version": "3.12", "server": "gunicorn",
         "ci_provider": "gitlab", "license": "Apache-2.0",
     }),
-    Case(id="taskiq-redis-nodb-compose-apache", answers={
+    Case(id="taskiq-redis-nodb-compose-apache-oidc-apikey", answers={
+        "auth": "oidc_and_api_key",
         "tracing": "datadog",
         "queue": "taskiq", "database": "none", "deploy_target": "compose", "license": "Apache-2.0",
     }),
     # Compose's comments quote settings by their full names: no long-names row here (a shorter
     # comment would touch the lines a team edits, such as stop_grace_period, on update).
-    Case(id="arq-sqlite-compose-gunicorn-mit-py312", answers={
+    Case(id="arq-sqlite-compose-gunicorn-mit-py312-oidc", answers={
+        "auth": "oidc",
         "tracing": "datadog",
         "project_name": "Order Platform",
         "queue": "arq", "database": "sqlite", "python_version": "3.12", "server": "gunicorn",
@@ -193,7 +209,8 @@ MATRIX: list[Case] = [
         "queue": "arq", "database": "none", "k8s_packaging": "helm", "api_versioning": "header",
         "ci_provider": "gitlab", "license": "Apache-2.0",
     }),
-    Case(id="arq-cloudrun-mounted-protections", answers={
+    Case(id="arq-cloudrun-mounted-protections-oidc-apikey", answers={
+        "auth": "oidc_and_api_key",
         "tracing": "jaeger", "features": ["rate_limiting", "idempotency", "caching"],
         "queue": "arq", "deploy_target": "cloud_run", "api_versioning": "mounted",
     }),
@@ -205,18 +222,23 @@ MATRIX: list[Case] = [
     # Tracing: every backend with every queue (each queue has five rows with the ones above),
     # and cloud_trace off Cloud Run (GKE, another host); the first is one of the two
     # representative tracing combinations whose own suites tests/test_tracing.py runs.
-    Case(id="tracing-cloudtrace-celery-rabbitmq-nodb", answers={
+    Case(id="tracing-cloudtrace-celery-rabbitmq-nodb-oidc-apikey", answers={
+        "auth": "oidc_and_api_key",
         "tracing": "cloud_trace", "queue": "celery", "broker": "rabbitmq", "database": "none",
     }),
-    Case(id="tracing-cloudtrace-taskiq-rabbitmq-sqlite-compose-protections", answers={
+    Case(id="tracing-cloudtrace-taskiq-rabbitmq-sqlite-compose-protections-apikey", answers={
+        "auth": "api_key",
         "features": ["rate_limiting", "idempotency", "caching"],
         "tracing": "cloud_trace", "queue": "taskiq", "broker": "rabbitmq", "database": "sqlite",
         "deploy_target": "compose",
     }),
-    Case(id="tracing-tempo-arq", answers={"tracing": "tempo", "queue": "arq"}),
+    Case(id="tracing-tempo-arq-apikey", answers={
+        "auth": "api_key", "tracing": "tempo", "queue": "arq",
+    }),
     # Idempotency without a database: its records in Redis, POST /reports (the long names keep
     # the Redis store and its tests canonical; header versioning names the reports' prefix).
-    Case(id="celery-redis-nodb-header-long-names-idempotency", answers={
+    Case(id="celery-redis-nodb-header-long-names-idempotency-oidc", answers={
+        "auth": "oidc",
         "tracing": "none", "features": ["idempotency"],
         "project_name": "Customer Order Management Platform Svcs",
         "queue": "celery", "database": "none", "api_versioning": "header",
@@ -230,7 +252,8 @@ MATRIX: list[Case] = [
     Case(id="nometrics-kustomize-nodb-mounted", answers={
         "metrics": False, "database": "none", "api_versioning": "mounted",
     }),
-    Case(id="sentry-celery-cloudrun-header-py312", answers={
+    Case(id="sentry-celery-cloudrun-header-py312-apikey", answers={
+        "auth": "api_key",
         "sentry": True, "queue": "celery", "deploy_target": "cloud_run",
         "api_versioning": "header", "python_version": "3.12",
     }),

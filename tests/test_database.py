@@ -33,12 +33,15 @@ class DatabaseCase:
     database: str
     python_version: str
     api_versioning: str
+    auth: str
 
 
+# Each authentication in a suite: API keys in each server database (PostgreSQL with OIDC too,
+# either credential on the same routes), OIDC tokens against the suite's local issuer.
 CASES = [
-    DatabaseCase("postgresql", "3.13", "url_path"),
-    DatabaseCase("mysql", "3.12", "header"),
-    DatabaseCase("sqlite", "3.13", "mounted"),
+    DatabaseCase("postgresql", "3.13", "url_path", "oidc_and_api_key"),
+    DatabaseCase("mysql", "3.12", "header", "api_key"),
+    DatabaseCase("sqlite", "3.13", "mounted", "oidc"),
 ]
 
 
@@ -66,6 +69,7 @@ def project(request: pytest.FixtureRequest, rendered_service: ServiceFactory) ->
         "database": case.database,
         "python_version": case.python_version,
         "api_versioning": case.api_versioning,
+        "auth": case.auth,
     }
     return Project(case=case, rendered=rendered_service(answers))
 

@@ -37,6 +37,7 @@ class QueueCase:
     database: str
     sentry: bool = False
     features: tuple[str, ...] = ()
+    auth: str = "none"
 
     @property
     def id(self) -> str:
@@ -51,6 +52,7 @@ class QueueCase:
             "database": self.database,
             "sentry": self.sentry,
             "features": list(self.features),
+            "auth": self.auth,
         }
         if self.queue != "arq":
             answers["broker"] = self.broker
@@ -62,11 +64,15 @@ PROTECTIONS = ("rate_limiting", "idempotency", "caching")  # every feature, with
 CASES = [
     # The HTTP protections beside a Redis broker: one server, two logical databases, two clients;
     # idempotency keys, whose suite races duplicates over two workers; the cache's stampede.
-    QueueCase("celery", "redis", "3.13", "postgresql", features=PROTECTIONS),
+    # With both credentials: the rate limits count, and the idempotency keys scope, principals.
+    QueueCase(
+        "celery", "redis", "3.13", "postgresql", features=PROTECTIONS, auth="oidc_and_api_key"
+    ),
     QueueCase("celery", "rabbitmq", "3.12", "postgresql", sentry=True),
     QueueCase("taskiq", "redis", "3.12", "postgresql", sentry=True),
-    # Idempotency keys without a database: in Redis beside a RabbitMQ broker, POST /reports.
-    QueueCase("taskiq", "rabbitmq", "3.13", "none", features=("idempotency",)),
+    # Idempotency keys without a database: in Redis beside a RabbitMQ broker, POST /reports;
+    # API keys without one either: their hashes in the settings.
+    QueueCase("taskiq", "rabbitmq", "3.13", "none", features=("idempotency",), auth="api_key"),
     QueueCase("arq", "redis", "3.13", "postgresql"),
 ]
 

@@ -85,14 +85,18 @@ class AccessLogMiddleware:
             await self.app(scope, receive, send_capturing_status)
         finally:
             if scope["path"] not in self.quiet_paths or status >= QUIET_BELOW_STATUS:
-                self.logger.info(
-                    "request",
-                    method=scope["method"],
-                    path=scope["path"],
-                    status=status,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
-                    client=scope["client"][0] if scope.get("client") else None,
-                )
+                fields = {
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "client": scope["client"][0] if scope.get("client") else None,
+                }
+                # Who called, when a component authenticated the request (integrations/auth):
+                # its identity, never its credential.
+                if principal := scope.get("state", {}).get("principal"):
+                    fields["principal"] = str(principal)
+                self.logger.info("request", **fields)
 
 
 class BlockingDetectorMiddleware:

@@ -4,7 +4,7 @@ from fastapi import APIRouter, Request, Response, status
 
 from ..integrations.queue import JobQueueDep
 from ..items.dependencies import ItemRepositoryDep
-from ..items.router import ItemId
+from ..items.router import READ, WRITE, ItemId
 from ..kernel.dependencies import LOCATION, location
 from ..kernel.openapi import problems
 from . import service
@@ -27,6 +27,7 @@ NOT_FOUND = problems({404: "No item has this id, or it was never published."})
         **NOT_FOUND,
         **problems({409: "The item changed since it was read."}),
     },
+    dependencies=WRITE,
 )
 async def request_publication(  # keyword-only: FastAPI passes every parameter by name
     *,
@@ -49,7 +50,7 @@ async def request_publication(  # keyword-only: FastAPI passes every parameter b
     return accepted
 
 
-@router.get("", responses=NOT_FOUND)
+@router.get("", responses=NOT_FOUND, dependencies=READ)
 async def get_publication(
     item_id: ItemId, publications: PublicationRepositoryDep
 ) -> PublicationRead:

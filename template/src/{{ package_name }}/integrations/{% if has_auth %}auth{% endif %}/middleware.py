@@ -7,6 +7,8 @@ reason in `scope["state"]["credential_error"]`, and the routes that require a pr
 401 with it (access.py). Public routes (about, the probes) answer whatever the headers say.
 """
 
+from collections.abc import Callable
+
 import structlog
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -23,6 +25,12 @@ class Authenticator:
 
     def __init__(self) -> None:
         self.verifiers: list[Verifier] = []
+        self.observers: list[Callable[[Principal], None]] = []
+
+    def observe_principals(self, observer: Callable[[Principal], None]) -> None:
+        """Call `observer(principal)` for every authenticated request, in its context (tracing
+        puts the identity on the request's span: integrations/telemetry.py)."""
+        self.observers.append(observer)
 
     @property
     def challenges(self) -> list[str]:
@@ -37,9 +45,12 @@ class Authenticator:
             if len(credential) > MAX_CREDENTIAL_BYTES:
                 return CredentialError("The credential is too large.")
             try:
-                return await verifier.verify(credential)
+                principal = await verifier.verify(credential)
             except CredentialError as error:
                 return error
+            for observer in self.observers:
+                observer(principal)
+            return principal
         return None
 
 
