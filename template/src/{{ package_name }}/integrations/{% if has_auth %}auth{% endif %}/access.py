@@ -13,15 +13,17 @@ The security schemes are declared for the OpenAPI document (and /docs' Authorize
 middleware already verified the credential, so these dependencies only read the outcome.
 """
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request, Security
 from fastapi.security import SecurityScopes
 from starlette.exceptions import HTTPException
 
-from .middleware import Authenticator
 from .principal import CredentialError, Principal
 from .schemes import credentials
+
+if TYPE_CHECKING:
+    from .middleware import Authenticator
 
 
 def _quoted(value: str) -> str:
@@ -38,7 +40,9 @@ def challenges(request: Request, **params: str) -> str:
 
 
 def _refuse(request: Request, status: int, detail: str, **params: str) -> HTTPException:
-    return HTTPException(status, detail, headers={"WWW-Authenticate": challenges(request, **params)})
+    return HTTPException(
+        status, detail, headers={"WWW-Authenticate": challenges(request, **params)}
+    )
 
 
 async def authorize(
