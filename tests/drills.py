@@ -117,6 +117,7 @@ class DrillService:
         settings = self.rendered.settings(
             ENVIRONMENT="production",
             SECRET_KEY=secrets.token_urlsafe(48),
+            API_KEY_PEPPER=secrets.token_urlsafe(48),  # read with API keys, ignored without
             # Spans go nowhere: there is no collector here, and drills measure the service.
             OTLP_TRACES_ENDPOINT="",
             **(self.issuer.settings if self.issuer else {}),

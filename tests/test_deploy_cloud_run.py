@@ -147,9 +147,9 @@ def test_cloud_run_migrates_before_deploying(case: Case, render_case: RenderCase
     job_budget = budget_of(env_values(container), ctx["env_prefix"])
     default = {"WEB_CONCURRENCY": "1"}  # the job's own default: it runs no server
     assert default | job_budget == budget_of(service_env, ctx["env_prefix"]), explain
+    pepper = ["API_KEY_PEPPER"] if ctx["has_api_keys"] else []  # the placeholder check reads it
     assert set(secret_refs(container)) == {
-        f"{ctx['env_prefix']}SECRET_KEY",
-        f"{ctx['env_prefix']}DATABASE_URL",
+        f"{ctx['env_prefix']}{name}" for name in ["SECRET_KEY", "DATABASE_URL", *pepper]
     }
     execute = script.find("gcloud run jobs execute")
     replace = script.find("gcloud run services replace")
