@@ -16,6 +16,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ...kernel.errors import ProblemError, problem_of
+from ...web.health import PROBE_PATHS
 from .principal import CredentialError, Principal, Verifier
 
 # A credential longer than this is refused before any parsing or signature check (a JWT with a
@@ -50,9 +51,7 @@ class Authenticator:
             if credential is None:
                 continue
             try:
-                if len(credential) > MAX_CREDENTIAL_BYTES:
-                    raise CredentialError("The credential is too large.")
-                principal = await verifier.verify(credential)
+                principal = await self._verify(verifier, credential)
             except CredentialError as error:
                 error.challenge = verifier.challenge  # the 401 challenges this kind only
                 return error
@@ -60,6 +59,12 @@ class Authenticator:
                 observer(principal)
             return principal
         return None
+
+    @staticmethod
+    async def _verify(verifier: Verifier, credential: str) -> Principal:
+        if len(credential) > MAX_CREDENTIAL_BYTES:
+            raise CredentialError("The credential is too large.")
+        return await verifier.verify(credential)
 
 
 class AuthenticationMiddleware:
@@ -70,7 +75,9 @@ class AuthenticationMiddleware:
         self.authenticator = authenticator
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in {"http", "websocket"}:
+        # The probes are public and their callers (kubelets, load balancers) send no credential:
+        # one that does is not verified (readiness never waits on a key's database lookup).
+        if scope["type"] not in {"http", "websocket"} or scope["path"] in PROBE_PATHS:
             await self.app(scope, receive, send)
             return
         try:
