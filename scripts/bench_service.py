@@ -24,6 +24,7 @@ import os
 import subprocess
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 from bench import baselines, services, wrk
@@ -45,6 +46,7 @@ from bench.targets import (
     render_target,
     versioning_table,
 )
+from local_issuer import local_issuer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -92,7 +94,7 @@ def seed_all(prepared: dict[str, services.Service], servers: services.Servers, o
             env=service.env(otlp),
             port_variable=f"{service.prefix}PORT",
         )
-        services.seed(started.server.url)
+        services.seed(started.server.url, service.credential)
         started.server.stop()
 
 
@@ -177,7 +179,11 @@ def main() -> None:
         root = Path(tmp)
         prepared = prepare_all(args, root)
         programs = baselines.write(root / "programs")
-        with services.Servers(root / "logs") as servers:
+        with services.Servers(root / "logs") as servers, ExitStack() as issuers:
+            for service in prepared.values():  # a render with OIDC verifies its issuer's tokens
+                if service.rendered.answers.get("auth", "none") != "none":
+                    issuer = local_issuer(service.python, service.rendered.path)
+                    service.issuer = issuers.enter_context(issuer)
             seed_all(prepared, servers, otlp)
             targets, renders, layers = build_targets(args, prepared, programs, otlp)
             measured = Measurements()

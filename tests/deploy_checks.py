@@ -70,12 +70,13 @@ def secret_refs(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def secret_settings(ctx: dict[str, Any]) -> set[str]:
     """The settings the API reads from secrets: the signing key, the database, broker and Redis
-    URLs, the Sentry DSN."""
+    URLs, the Sentry DSN, the API keys' pepper."""
     names = ["SECRET_KEY"]
     names += ["DATABASE_URL"] if ctx["has_database"] else []
     names += ["BROKER_URL"] if ctx["has_queue"] else []
     names += ["SENTRY_DSN"] if ctx["sentry"] else []
     names += ["REDIS_URL"] if ctx["has_redis_client"] else []
+    names += ["API_KEY_PEPPER"] if ctx["has_api_keys"] else []
     return {f"{ctx['env_prefix']}{name}" for name in names}
 
 

@@ -8,6 +8,11 @@ production environment of the chosen deploy target (read from the rendered deplo
 Kustomize production overlay, the Helm chart with values-production.yaml, the Cloud Run service
 or the compose production file), a real secret, the local database and broker, and a free
 loopback port. What a drill overrides it says, and the figures it prints show.
+
+A service with OIDC authentication verifies tokens of a local issuer (scripts/local_issuer.py:
+the render's own tests/support/issuer.py, run in its virtualenv on a loopback port), and every
+request a drill sends carries one, holding every scope of the service's features
+(`DrillService.credential`).
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ import json
 import os
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -25,6 +31,7 @@ import httpx
 import k8s_tools
 import yaml
 from deploy_checks import env_values, load_all, one
+from local_issuer import Issuer, local_issuer
 from process import Server, Servers, free_port
 from provision import ServiceFactory
 from rendering import Rendered
@@ -83,6 +90,12 @@ class DrillService:
 
     case: DrillCase
     rendered: Rendered
+    issuer: Issuer | None = None  # with OIDC: where its tokens come from
+
+    @property
+    def credential(self) -> dict[str, str]:
+        """The headers every drill request sends: a token, with OIDC; none without."""
+        return self.issuer.headers if self.issuer else {}
 
     @property
     def package(self) -> str:
@@ -104,8 +117,10 @@ class DrillService:
         settings = self.rendered.settings(
             ENVIRONMENT="production",
             SECRET_KEY=secrets.token_urlsafe(48),
+            API_KEY_PEPPER=secrets.token_urlsafe(48),  # read with API keys, ignored without
             # Spans go nowhere: there is no collector here, and drills measure the service.
             OTLP_TRACES_ENDPOINT="",
+            **(self.issuer.settings if self.issuer else {}),
             **self.case.settings,
         )
         return {**settings, "PYTHONUNBUFFERED": "1"}
@@ -156,20 +171,26 @@ class DrillService:
             return
         url = server.url + self.api_path.split("?")[0]
         batch = secrets.token_hex(3)  # names are unique: each drill seeds its own
-        with httpx.Client(timeout=10) as client:
+        with httpx.Client(timeout=10, headers=self.credential) as client:
             for number in range(count):
                 item = {"name": f"drill {batch} {number}", "price_cents": number}
                 response = client.post(url, json=item)
                 assert response.status_code in {200, 201}, f"seeding: {response.text}"
 
 
-def prepare(case: DrillCase, rendered_service: ServiceFactory) -> DrillService:
-    """The case's service (rendered, installed, its database created), migrated: ready to start."""
+@contextmanager
+def prepare(case: DrillCase, rendered_service: ServiceFactory) -> Iterator[DrillService]:
+    """The case's service (rendered, installed, its database created), migrated: ready to start
+    (with OIDC, its issuer running until the context ends)."""
     rendered = rendered_service({"project_name": f"Drill {case.id}", **case.answers})
-    service = DrillService(case, rendered)
-    if rendered.database_url:
-        service.migrate()
-    return service
+    with ExitStack() as stack:
+        issuer = None
+        if rendered.answers.get("auth", "none") in {"oidc", "oidc_and_api_key"}:
+            issuer = stack.enter_context(local_issuer(rendered.venv_bin("python"), rendered.path))
+        service = DrillService(case, rendered, issuer)
+        if rendered.database_url:
+            service.migrate()
+        yield service
 
 
 def worker_command(project: Rendered) -> list[str]:

@@ -21,8 +21,8 @@ the other tracing pairs fit in the existing rows (a random search assigned them)
 The HTTP protections (features, a multiselect) ride on existing rows, chosen greedily to cover
 every pair of each feature with the other questions' values: rows named -protections (one,
 short of room, -protect) carry all three, -cache caching alone (it needs the items example, so
-its rows have a database, one of them no metrics); idempotency also has a row of its own with the long names and a database, and one
-without a database (its records in Redis).
+its rows have a database, one of them no metrics); idempotency also has a row of its own with the
+long names and a database, and one without a database (its records in Redis).
 Authentication (auth) rides on existing rows too, assigned greedily over every pair of its four
 values with the others': rows ending -oidc, -apikey (API keys) and -oidc-apikey (both); a row
 without a database keeps its keys' hashes in the settings.

@@ -85,6 +85,7 @@ def server_env(project: Project, port: int, **overrides: str) -> dict[str, str]:
         "HOST": "127.0.0.1",
         "ENVIRONMENT": "production",
         "SECRET_KEY": secrets.token_hex(20),  # 40 characters
+        "API_KEY_PEPPER": secrets.token_hex(20),  # read with API keys, ignored without
         "GRACEFUL_SHUTDOWN_SECONDS": str(GRACEFUL_SECONDS),
         "LOG_LEVEL": "INFO",
     }

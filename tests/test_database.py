@@ -52,7 +52,11 @@ class Project:
 
     def env(self, **settings: str) -> dict[str, str]:
         """Its database, a test environment with a real secret, `settings` (without prefix)."""
-        defaults = {"ENVIRONMENT": "test", "SECRET_KEY": secrets.token_hex(20)}
+        defaults = {
+            "ENVIRONMENT": "test",
+            "SECRET_KEY": secrets.token_hex(20),
+            "API_KEY_PEPPER": secrets.token_hex(20),  # read with API keys, ignored without
+        }
         return self.rendered.settings(**(defaults | settings))
 
     def alembic(self, *argv: str) -> subprocess.CompletedProcess[str]:

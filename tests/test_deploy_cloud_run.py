@@ -196,9 +196,9 @@ def test_cloud_run_migrates_before_deploying(case: Case, render_case: RenderCase
     assert default | job_budget == budget_of(service_env, ctx["env_prefix"]), explain
     oidc = oidc_of(env_values(container), ctx["env_prefix"])
     assert oidc == oidc_of(service_env, ctx["env_prefix"]), explain
+    pepper = ["API_KEY_PEPPER"] if ctx["has_api_keys"] else []  # the placeholder check reads it
     assert set(secret_refs(container)) == {
-        f"{ctx['env_prefix']}SECRET_KEY",
-        f"{ctx['env_prefix']}DATABASE_URL",
+        f"{ctx['env_prefix']}{name}" for name in ["SECRET_KEY", "DATABASE_URL", *pepper]
     }
     execute = script.find("gcloud run jobs execute")
     replace = script.find("gcloud run services replace")

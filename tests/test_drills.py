@@ -21,6 +21,7 @@ import asyncio
 import json
 import signal
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -51,13 +52,15 @@ CASES = [
         "database": "none", "server": "gunicorn", "deploy_target": "cloud_run",
         "tracing": "none", "metrics": False,
     }),
-    # With the HTTP protections: under load, most requests are answered 429 (every client is
-    # one address), which must cost no lost request and no 5xx. The writes the drills seed go
-    # through a policy of their own, as a seeding job's would. Idempotency keys and the cache
-    # ride along (the drills send no key and read lists, which are not cached: their routes must
-    # behave as before, and the components open and close with the rest).
-    DrillCase("celery-redis-protections", {
-        "queue": "celery", "broker": "redis",
+    # With the HTTP protections and authentication: under load, most requests are answered 429
+    # (every client is one principal, the drill issuer's token's), which must cost no lost
+    # request and no 5xx; every request is authenticated (JWT verified) before it is counted.
+    # The writes the drills seed go through a policy of their own, as a seeding job's would.
+    # Idempotency keys and the cache ride along (the drills send no key and read lists, which
+    # are not cached: their routes must behave as before, and the components open and close
+    # with the rest).
+    DrillCase("celery-redis-protections-auth", {
+        "queue": "celery", "broker": "redis", "auth": "oidc_and_api_key",
         "features": ["rate_limiting", "idempotency", "caching"],
     }, settings={"RATE_LIMIT_POLICIES": json.dumps({
         "default": {"limit": 600, "window_seconds": 60},
@@ -69,12 +72,14 @@ CASES = [
 
 
 @pytest.fixture(scope="module", params=CASES, ids=lambda case: case.id)
-def service(request: pytest.FixtureRequest, rendered_service: ServiceFactory) -> DrillService:
+def service(
+    request: pytest.FixtureRequest, rendered_service: ServiceFactory
+) -> Iterator[DrillService]:
     case: DrillCase = request.param
     started = time.monotonic()
-    prepared = prepare(case, rendered_service)
-    print(f"[{case.id}] rendered, installed and migrated in {time.monotonic() - started:.1f} s")
-    return prepared
+    with prepare(case, rendered_service) as prepared:
+        print(f"[{case.id}] rendered, installed and migrated in {time.monotonic() - started:.1f} s")
+        yield prepared
 
 
 def recycles(server: Server) -> int:
@@ -110,7 +115,8 @@ def test_sustained_load_past_max_requests(service: DrillService, servers: Server
         api, probe, died = LoadResult(), LoadResult(), asyncio.Event()
         clients = asyncio.gather(
             load(server.host, server.port, service.api_path, concurrency=api_share,
-                 requests=total // 10, seconds=150, result=api, stop=died),
+                 requests=total // 10, seconds=150, result=api, stop=died,
+                 headers=service.credential),
             load(server.host, server.port, "/livez", concurrency=CONCURRENCY - api_share,
                  requests=total - total // 10, seconds=150, result=probe, stop=died),
         )  # fmt: skip
@@ -151,7 +157,8 @@ def test_sigterm_under_load_answers_every_accepted_request(
         result = LoadResult()
         clients = asyncio.create_task(
             load(server.host, server.port, service.api_path, concurrency=CONCURRENCY,
-                 requests=1_000_000, seconds=graceful + 15, result=result)
+                 requests=1_000_000, seconds=graceful + 15, result=result,
+                 headers=service.credential)
         )  # fmt: skip
         await asyncio.sleep(3)
         before = result.ok
@@ -204,7 +211,7 @@ def test_worker_sigterm_with_a_backlog_loses_no_job(
     finishes the rest: every job done, none lost."""
     api = service.start(servers)
     base = api.url + service.api_path.split("?")[0]
-    with httpx.Client(timeout=10) as client:
+    with httpx.Client(timeout=10, headers=service.credential) as client:
         ids = []
         for number in range(PUBLICATIONS):
             name = f"job {number} {api.port}"  # unique in the module's database

@@ -19,6 +19,7 @@ import os
 import re
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +63,7 @@ class FuzzCase:
     database: str
     python_version: str
     features: tuple[str, ...] = ()
+    auth: str = "none"
 
     @property
     def id(self) -> str:
@@ -72,6 +74,7 @@ class FuzzCase:
         answers = {
             "api_versioning": self.api_versioning, "database": self.database,
             "python_version": self.python_version, "features": list(self.features),
+            "auth": self.auth,
         }  # fmt: skip
         # Generous limits: a schema-valid request refused 429 would read as a finding.
         return DrillCase(f"fuzz-{self.id}", answers, settings=GENEROUS if self.features else {})
@@ -88,8 +91,16 @@ class FuzzCase:
 
 GENEROUS = {"RATE_LIMIT_POLICIES": json.dumps({"default": {"limit": 10**6, "window_seconds": 60}})}
 CASES = [
-    # Every HTTP protection on: their headers, answers and documentation fuzzed too.
-    FuzzCase("url_path", "postgresql", "3.13", ("rate_limiting", "idempotency", "caching")),
+    # Every HTTP protection and both credentials on: their headers, answers and documentation
+    # fuzzed too. Every case carries a valid token (the drill issuer's); schemathesis's
+    # ignored_auth check sends each secured operation without it, and with a bad one: a 401.
+    FuzzCase(
+        "url_path",
+        "postgresql",
+        "3.13",
+        ("rate_limiting", "idempotency", "caching"),
+        auth="oidc_and_api_key",
+    ),
     FuzzCase("header", "postgresql", "3.12"),
     FuzzCase("mounted", "sqlite", "3.13"),
     FuzzCase("url_path", "none", "3.13"),
@@ -99,9 +110,10 @@ CASES = [
 @pytest.fixture(scope="module", params=CASES, ids=lambda case: case.id)
 def service(
     request: pytest.FixtureRequest, rendered_service: ServiceFactory
-) -> tuple[FuzzCase, DrillService]:
+) -> Iterator[tuple[FuzzCase, DrillService]]:
     case: FuzzCase = request.param
-    return case, prepare(case.drill, rendered_service)
+    with prepare(case.drill, rendered_service) as prepared:
+        yield case, prepared
 
 
 def start(service: DrillService, servers: Servers) -> Server:
@@ -115,9 +127,15 @@ def start(service: DrillService, servers: Servers) -> Server:
 
 
 def fuzz(
-    case: FuzzCase, server: Server, document: str, extra: list[str], workdir: Path
+    service: tuple[FuzzCase, DrillService],
+    server: Server,
+    document: str,
+    extra: list[str],
+    workdir: Path,
 ) -> tuple[int, str]:
     """Run schemathesis on one document; return its generated case count and its output."""
+    case, prepared = service
+    credential = [f"--header={name}: {value}" for name, value in prepared.credential.items()]
     config = workdir / "schemathesis.toml"
     config.write_text(CONFIG.format(reused=', "422"' if "idempotency" in case.features else ""))
     # SQLite takes one writer at a time: concurrent writers wait for the lock and, past its
@@ -142,6 +160,7 @@ def fuzz(
         "--generation-database",
         "none",
         "--no-color",
+        *credential,
         *extra,
     ]
     result = subprocess.run(
@@ -166,7 +185,7 @@ def test_schemathesis_finds_nothing(service: tuple[FuzzCase, DrillService], tmp_
         server = start(prepared, servers)
         for document, extra in case.documents():
             started = time.monotonic()
-            generated, output = fuzz(case, server, document, extra, tmp_path)
+            generated, output = fuzz(service, server, document, extra, tmp_path)
             total += generated
             summary = output.strip().splitlines()[-1]
             print(

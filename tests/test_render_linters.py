@@ -69,11 +69,25 @@ def test_import_contracts(rendered: Rendered) -> None:
 # taskiq-redis needs 8 or later, so ARQ renders get an environment of their own.
 TYPECHECK_ENVIRONMENTS: dict[str, list[dict[str, Any]]] = {
     "main": [
-        {"server": "gunicorn", "queue": "celery", "sentry": True, "tracing": "cloud_trace"},
+        {
+            "server": "gunicorn",
+            "queue": "celery",
+            "sentry": True,
+            "tracing": "cloud_trace",
+            "auth": "oidc_and_api_key",
+        },
         {"queue": "taskiq", "broker": "redis"},
         {"queue": "taskiq", "broker": "rabbitmq"},
     ],
-    "arq": [{"server": "gunicorn", "queue": "arq", "sentry": True, "tracing": "cloud_trace"}],
+    "arq": [
+        {
+            "server": "gunicorn",
+            "queue": "arq",
+            "sentry": True,
+            "tracing": "cloud_trace",
+            "auth": "oidc_and_api_key",
+        }
+    ],
 }
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
+from local_issuer import Issuer
 from process import LOOPBACK, Server, Servers, free_port
 from rendering import Rendered, render
 
@@ -97,6 +98,12 @@ class Service:
     name: str
     rendered: Rendered
     database_url: str
+    issuer: Issuer | None = None  # with OIDC: where its tokens come from (started by the caller)
+
+    @property
+    def credential(self) -> dict[str, str]:
+        """The headers every request sends: a token of its issuer, with OIDC; none without."""
+        return self.issuer.headers if self.issuer else {}
 
     @property
     def package(self) -> str:
@@ -125,6 +132,7 @@ class Service:
             "OTLP_TRACES_ENDPOINT": f"{otlp}/v1/traces",
             "TRACE_SAMPLE_RATIO": "1.0",
             "HOST": LOOPBACK,
+            **(self.issuer.settings if self.issuer else {}),
             **(extra or {}),
         }
         env = {f"{prefix}{key}": value for key, value in settings.items()}
@@ -148,9 +156,9 @@ def prepare(name: str, answers: Mapping[str, object], root: Path, ref: str) -> S
     return service
 
 
-def seed(url: str) -> None:
+def seed(url: str, headers: Mapping[str, str] | None = None) -> None:
     """Items with tags, through the API (so both of the list's queries return rows)."""
-    with httpx.Client(base_url=url, timeout=10) as client:
+    with httpx.Client(base_url=url, timeout=10, headers=headers) as client:
         for number in range(SEED_ITEMS):
             body = {
                 "name": f"item {number}",

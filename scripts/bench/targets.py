@@ -25,6 +25,9 @@ RENDER_SETS: dict[str, dict[str, object]] = {
     "mounted": {"api_versioning": "mounted"},
     "ratelimit": {"features": ["rate_limiting"]},
     "caching": {"features": ["caching"]},
+    # Every request carries a bearer token (the render's test issuer's): /v1/about is public, so
+    # its cost over the default render's is the verification's; the items list requires it.
+    "auth": {"auth": "oidc"},
 }
 # Settings a render set runs with: rate limiting counts every request (one Lua call to Redis)
 # and lets them all through, so the cost measured is the allowed path's, not the refusal's.
@@ -59,12 +62,13 @@ class Target:
     endpoints: Sequence[str]
     port_variable: str = "PORT"
     header_versioning: bool = False
+    headers: list[str] = field(default_factory=list)  # sent with every request (a credential)
 
     def request(self, endpoint: str) -> tuple[str, list[str]]:
         """The path and headers that reach `endpoint` (`API-Version` for header versioning)."""
         if self.header_versioning and endpoint.startswith("/v1/"):
-            return endpoint.removeprefix("/v1"), ["API-Version: 1"]
-        return endpoint, []
+            return endpoint.removeprefix("/v1"), ["API-Version: 1", *self.headers]
+        return endpoint, list(self.headers)
 
 
 @dataclass
@@ -117,6 +121,7 @@ def render_target(name: str, service: Service, otlp: str) -> Target:
         (*ENDPOINTS, *RENDER_ENDPOINTS.get(name.split("@", maxsplit=1)[0], ())),
         port_variable=f"{service.prefix}PORT",
         header_versioning=service.versioning == "header",
+        headers=[f"{name}: {value}" for name, value in service.credential.items()],
     )
 
 

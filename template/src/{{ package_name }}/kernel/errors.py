@@ -136,10 +136,15 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
     return problem(request.scope, exc.status_code, detail=detail, headers=headers)
 
 
-async def _problem_error(request: Request, exc: ProblemError) -> JSONResponse:
+def problem_of(scope: Scope, exc: ProblemError) -> JSONResponse:
+    """The answer to a `ProblemError`: its status and detail; a 503 says when to retry."""
     busy = exc.status_code == HTTPStatus.SERVICE_UNAVAILABLE
     headers = {"Retry-After": "1"} if busy else None
-    return problem(request.scope, exc.status_code, detail=exc.detail, headers=headers)
+    return problem(scope, exc.status_code, detail=exc.detail, headers=headers)
+
+
+async def _problem_error(request: Request, exc: ProblemError) -> JSONResponse:
+    return problem_of(request.scope, exc)
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

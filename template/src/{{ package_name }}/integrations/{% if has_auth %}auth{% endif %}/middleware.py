@@ -5,6 +5,8 @@ Pure ASGI, outside the rate limiter and the idempotency keys, which count and sc
 without a credential goes on anonymous; one whose credential proves nothing goes on with the
 reason in `scope["state"]["credential_error"]`, and the routes that require a principal answer
 401 with it (access.py). Public routes (about, the probes) answer whatever the headers say.
+When a verifier cannot tell (its database is down), the answer is its problem (a 503 with
+Retry-After), never a 401 that would make a client drop a valid credential.
 """
 
 from collections.abc import Callable
@@ -13,6 +15,7 @@ import structlog
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ...kernel.errors import ProblemError, problem_of
 from .principal import CredentialError, Principal, Verifier
 
 # A credential longer than this is refused before any parsing or signature check (a JWT with a
@@ -36,17 +39,22 @@ class Authenticator:
     def challenges(self) -> list[str]:
         return [verifier.challenge for verifier in self.verifiers]
 
+    def challenge_of(self, principal: Principal) -> str:
+        """The challenge of the kind of credential that proved `principal`."""
+        return next(v.challenge for v in self.verifiers if v.method == principal.method)
+
     async def authenticate(self, headers: Headers) -> Principal | CredentialError | None:
         """The principal the request's credential proves, why it proves nothing, or None."""
         for verifier in self.verifiers:
             credential = verifier.credential(headers)
             if credential is None:
                 continue
-            if len(credential) > MAX_CREDENTIAL_BYTES:
-                return CredentialError("The credential is too large.")
             try:
+                if len(credential) > MAX_CREDENTIAL_BYTES:
+                    raise CredentialError("The credential is too large.")
                 principal = await verifier.verify(credential)
             except CredentialError as error:
+                error.challenge = verifier.challenge  # the 401 challenges this kind only
                 return error
             for observer in self.observers:
                 observer(principal)
@@ -65,7 +73,11 @@ class AuthenticationMiddleware:
         if scope["type"] not in {"http", "websocket"}:
             await self.app(scope, receive, send)
             return
-        outcome = await self.authenticator.authenticate(Headers(scope=scope))
+        try:
+            outcome = await self.authenticator.authenticate(Headers(scope=scope))
+        except ProblemError as error:  # a verifier's store failed (the database): a 503, not 401
+            await problem_of(scope, error)(scope, receive, send)
+            return
         if outcome is None:
             await self.app(scope, receive, send)
             return

@@ -44,6 +44,7 @@ class CredentialError(Exception):
         super().__init__(description)
         self.description = description
         self.error = error
+        self.challenge: str | None = None  # the refusing verifier's (the middleware sets it)
 
 
 class Verifier(ABC):
