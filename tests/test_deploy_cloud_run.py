@@ -7,6 +7,7 @@ placeholder substitution, plus the Cloud Run rules the schema cannot see.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 import yaml
@@ -30,7 +31,14 @@ CLOUD_RUN_PLACEHOLDERS = {
     "${ENVIRONMENT}": "staging",
     "${SERVICE_ACCOUNT}": "svc@p.iam.gserviceaccount.com",
     "${PROJECT_ID}": "p",  # tracing=cloud_trace only: the project of the traces
+    # OIDC only: the environment's issuer and this API's audience (CI variables).
+    "${OIDC_ISSUER}": "https://issuer.example.com/realms/svc",
+    "${OIDC_AUDIENCE}": "svc-api",
 }
+OIDC_PLACEHOLDERS = ("${OIDC_ISSUER}", "${OIDC_AUDIENCE}")
+# The settings every process checks at start-up (settings refuse an empty issuer or audience
+# outside development and test): the service, its migration Job and its worker pools alike.
+OIDC_SHARED = ("OIDC_ISSUER", "OIDC_AUDIENCE")
 
 
 def worker_pools(script: str) -> dict[str, tuple[str, int]]:
@@ -44,6 +52,21 @@ def worker_instances(script: str) -> int | None:
     """The queue worker pool's instance count in deploy.sh, if it deploys one."""
     pools = {name.rsplit("-", 1)[-1]: count for name, (_, count) in worker_pools(script).items()}
     return pools.get("worker")
+
+
+def oidc_of(env: dict[str, object], prefix: str) -> dict[str, str]:
+    """The OIDC issuer and audience among `env`'s settings."""
+    return {f"{prefix}{n}": str(env[f"{prefix}{n}"]) for n in OIDC_SHARED if f"{prefix}{n}" in env}
+
+
+def expected_placeholders(ctx: dict[str, Any]) -> set[str]:
+    """The placeholders service.yaml has for these answers."""
+    expected = set(CLOUD_RUN_PLACEHOLDERS)
+    if ctx["tracing"] != "cloud_trace":
+        expected.discard("${PROJECT_ID}")
+    if not ctx["has_oidc"]:
+        expected -= set(OIDC_PLACEHOLDERS)
+    return expected
 
 
 def substituted(text: str) -> str:
@@ -61,10 +84,7 @@ def test_cloud_run_service(case: Case, render_case: RenderCase) -> None:
     name = "deploy/cloudrun/service.yaml"
     raw = project.read(name)
     placeholders = set(re.findall(r"\$\{[A-Z_]+\}", raw))
-    expected = set(CLOUD_RUN_PLACEHOLDERS)
-    if ctx["tracing"] != "cloud_trace":
-        expected.discard("${PROJECT_ID}")
-    assert placeholders == expected, placeholders
+    assert placeholders == expected_placeholders(ctx), placeholders
     final = project.path.parent / f"{project.path.name}-cloudrun-service.yaml"
     final.write_text(substituted(raw))
     for path in (name, final):
@@ -125,6 +145,33 @@ def test_cloud_run_service(case: Case, render_case: RenderCase) -> None:
 
 
 @pytest.mark.parametrize("case", cases(deploy_target="cloud_run"))
+def test_cloud_run_placeholders_are_substituted(case: Case, render_case: RenderCase) -> None:
+    """deploy.sh's sed substitutes every placeholder of the YAML files, and stops before
+    deploying anything without the OIDC issuer and audience (the service would not start)."""
+    project = render_case(case)
+    ctx = context_of(case)
+    prefix = ctx["env_prefix"]
+    script = project.read("deploy/deploy.sh")
+    yaml_files = [name for name in project.files if re.match(r"deploy/cloudrun/.*\.yaml$", name)]
+    placeholders = {
+        found for name in yaml_files for found in re.findall(r"\$\{[A-Z_]+\}", project.read(name))
+    }
+    placeholders.discard("${_IMAGE}")  # cloudbuild.yaml's substitution, Cloud Build's own
+    unsubstituted = [name for name in placeholders if f'-e "s|\\{name}|' not in script]
+    assert not unsubstituted, project.explain("deploy/deploy.sh", f"no sed for {unsubstituted}")
+    assert (set(OIDC_PLACEHOLDERS) <= placeholders) == ctx["has_oidc"], placeholders
+    for placeholder in set(OIDC_PLACEHOLDERS) & placeholders:
+        variable = placeholder.strip("${}")
+        required = f"${{{variable}:?set {variable}"
+        assert required in script, project.explain("deploy/deploy.sh", required)
+        assert script.index(required) < script.index("\ngcloud "), "checked before deploying"
+    service = yaml.safe_load(substituted(project.read("deploy/cloudrun/service.yaml")))
+    oidc = oidc_of(env_values(service["spec"]["template"]["spec"]["containers"][0]), prefix)
+    assert len(oidc) == (len(OIDC_SHARED) if ctx["has_oidc"] else 0), oidc
+    assert all(oidc.values()), oidc
+
+
+@pytest.mark.parametrize("case", cases(deploy_target="cloud_run"))
 def test_cloud_run_migrates_before_deploying(case: Case, render_case: RenderCase) -> None:
     project = render_case(case)
     ctx = context_of(case)
@@ -147,6 +194,8 @@ def test_cloud_run_migrates_before_deploying(case: Case, render_case: RenderCase
     job_budget = budget_of(env_values(container), ctx["env_prefix"])
     default = {"WEB_CONCURRENCY": "1"}  # the job's own default: it runs no server
     assert default | job_budget == budget_of(service_env, ctx["env_prefix"]), explain
+    oidc = oidc_of(env_values(container), ctx["env_prefix"])
+    assert oidc == oidc_of(service_env, ctx["env_prefix"]), explain
     pepper = ["API_KEY_PEPPER"] if ctx["has_api_keys"] else []  # the placeholder check reads it
     assert set(secret_refs(container)) == {
         f"{ctx['env_prefix']}{name}" for name in ["SECRET_KEY", "DATABASE_URL", *pepper]
@@ -207,5 +256,6 @@ def test_cloud_run_worker_pool(case: Case, render_case: RenderCase) -> None:
     shared = {k: v for k, v in service_env.items() if k in tracing}
     assert shared.items() <= {k: str(v) for k, v in env.items()}.items(), project.explain(env_file)
     # With a database, the worker checks the connection budget with the service's numbers.
+    assert oidc_of(env, prefix) == oidc_of(service_env, prefix), project.explain(env_file)
     if ctx["has_database"]:
         assert budget_of(env, prefix) == budget_of(service_env, prefix), project.explain(env_file)

@@ -26,6 +26,8 @@ from k8s_checks import check_api_workload
 from matrix import Case, RenderCase, cases, context_of
 from rendering import Rendered
 
+OIDC_REQUIRED = ("OIDC_ISSUER", "OIDC_AUDIENCE")  # refused empty in staging and production
+
 
 def check_environment(
     project: Rendered, ctx: dict[str, Any], manifests: str, environment: str
@@ -41,6 +43,11 @@ def check_environment(
         ) from None
     settings = one(docs, "ConfigMap")["data"]
     assert settings[f"{ctx['env_prefix']}ENVIRONMENT"] == environment
+    # Each environment names its own OIDC issuer and audience: empty until then (the service
+    # refuses to start without them, saying which), never a placeholder issuer that would start
+    # and refuse every token.
+    oidc = {name: settings.get(f"{ctx['env_prefix']}{name}") for name in OIDC_REQUIRED}
+    assert oidc == dict.fromkeys(OIDC_REQUIRED, "" if ctx["has_oidc"] else None), oidc
     assert bool(by_kind(docs, "Ingress")) == (environment == "production")
     for ingress in by_kind(docs, "Ingress"):
         check_public_paths(ingress_paths(ingress))
