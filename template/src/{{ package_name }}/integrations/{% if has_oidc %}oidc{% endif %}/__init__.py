@@ -6,8 +6,9 @@ key set (keys.py), fetched when the lifespan starts by its own httpx client and 
 from then on; a failed first fetch does not stop the service (readiness reports it, and the
 next token or probe retries, at most once per OIDC_JWKS_REFRESH_SECONDS).
 
-The library is PyJWT (2.13 or later), as issue 17 named it: the most used, with `decode`
-checking every registered claim and PyJWK binding each key to one algorithm. joserfc would
+The library is PyJWT (2.13 or later: earlier releases have known vulnerabilities, an
+authentication bypass among them), the most used, with `decode` checking every registered
+claim and PyJWK binding each key to one algorithm. joserfc would
 verify as well; PyJWT's one gap, a JWKS client that fetches synchronously (urllib, blocking
 the event loop), is filled by keys.py's fetch with httpx, which the service has anyway.
 """
