@@ -192,6 +192,8 @@ def test_schemathesis_finds_nothing(service: tuple[FuzzCase, DrillService], tmp_
                 f"[{case.id}] {document} {' '.join(extra)}: {generated} cases in "
                 f"{time.monotonic() - started:.0f} s, {summary}"
             )
+            if "WARNINGS" in output:  # not findings, but worth reading (the run's own words)
+                print(output[output.index("WARNINGS") :].split("SUMMARY")[0].strip("= \n"))
         assert server.process.poll() is None, server.describe()
     print(f"[{case.id}] {total} cases, no findings")
     if case.database != "none":
