@@ -46,9 +46,15 @@ RENAMES: dict[str, dict[str, str]] = {}
 # Release -> {question: the answer that keeps the behaviour of services older than the question}.
 PINS: dict[str, dict[str, str]] = {
     # 0.2.0 adds tracing, metrics and sentry with defaults that turn features on, and features
-    # (the HTTP protections), whose empty default turns none on: pinned too, so the answers file
-    # says what the service has, as for the others.
-    "0.2.0": {"tracing": "none", "metrics": "false", "sentry": "false", "features": "[]"},
+    # (the HTTP protections) and auth, whose defaults turn nothing on: pinned too, so the
+    # answers file says what the service has, as for the others.
+    "0.2.0": {
+        "tracing": "none",
+        "metrics": "false",
+        "sentry": "false",
+        "features": "[]",
+        "auth": "none",
+    },
 }
 
 # Release -> [(old path, new path)] of rendered files, relative to the service's root.

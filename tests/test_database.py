@@ -15,10 +15,12 @@ from __future__ import annotations
 import secrets
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 from databases import admin
+from local_issuer import local_issuer
 from process import Servers, free_port
 from provision import ServiceFactory
 from rendering import BIN, Rendered
@@ -78,6 +80,16 @@ def project(request: pytest.FixtureRequest, rendered_service: ServiceFactory) ->
     return Project(case=case, rendered=rendered_service(answers))
 
 
+@pytest.fixture
+def issuer_settings(project: Project) -> Iterator[dict[str, str]]:
+    """With OIDC, production requires an issuer: the render's own, on loopback."""
+    if project.case.auth not in {"oidc", "oidc_and_api_key"}:
+        yield {}
+        return
+    with local_issuer(project.rendered.venv_bin("python"), project.rendered.path) as issuer:
+        yield issuer.settings
+
+
 def test_own_suite_passes_against_the_real_database(project: Project) -> None:
     started = time.monotonic()
     project.rendered.own_suite(env=project.env(), about="tests/db_fixtures.py")
@@ -97,7 +109,9 @@ def test_migrations_round_trip_on_the_command_line(project: Project) -> None:
 # PostgreSQL's DROP DATABASE ... WITH (FORCE) cuts a live service off for real, and CREATE
 # DATABASE brings it back: the cleanest outage to stage on this machine.
 @pytest.mark.parametrize("project", [CASES[0]], indirect=True, ids=["postgresql"])
-def test_readiness_follows_the_database(project: Project, servers: Servers) -> None:
+def test_readiness_follows_the_database(
+    project: Project, servers: Servers, issuer_settings: dict[str, str]
+) -> None:
     project.alembic("upgrade", "head")
     port = free_port()
     env = project.env(
@@ -106,6 +120,7 @@ def test_readiness_follows_the_database(project: Project, servers: Servers) -> N
         ENVIRONMENT="production",
         # The per-check body is off outside development unless asked for.
         READINESS_DETAILS="true",
+        **issuer_settings,
     )
     server = servers.start(
         [BIN / "uv", "run", "--locked", "python", "-m", project.rendered.package],

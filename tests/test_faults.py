@@ -112,15 +112,15 @@ def service(
     broker, and small time limits (the drill's figures stay short)."""
     case: FaultCase = request.param
     tmp = tmp_path_factory.mktemp(case.id)
-    prepared = prepare(case.drill, rendered_service)
-    database_url = prepared.rendered.database_url
-    assert database_url, prepared.rendered.explain(None, "no database was created")
     port = SERVER_PORTS[case.database]
     with (
+        prepare(case.drill, rendered_service) as prepared,
         FaultProxy(port) as db_proxy,
         FaultProxy(BROKER_PORT) as broker_proxy,
         Servers(tmp / "logs") as servers,
     ):
+        database_url = prepared.rendered.database_url
+        assert database_url, prepared.rendered.explain(None, "no database was created")
         overrides = prepared.rendered.settings(
             DATABASE_URL=database_url.replace(f":{port}/", f":{db_proxy.port}/"),
             BROKER_URL=f"redis://127.0.0.1:{broker_proxy.port}/0",
