@@ -46,7 +46,7 @@ from bench.targets import (
     render_target,
     versioning_table,
 )
-from local_issuer import local_issuer
+from local_issuer import issuer_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -181,9 +181,7 @@ def main() -> None:
         programs = baselines.write(root / "programs")
         with services.Servers(root / "logs") as servers, ExitStack() as issuers:
             for service in prepared.values():  # a render with OIDC verifies its issuer's tokens
-                if service.rendered.answers.get("auth", "none") != "none":
-                    issuer = local_issuer(service.python, service.rendered.path)
-                    service.issuer = issuers.enter_context(issuer)
+                service.issuer = issuers.enter_context(issuer_for(service.rendered))
             seed_all(prepared, servers, otlp)
             targets, renders, layers = build_targets(args, prepared, programs, otlp)
             measured = Measurements()

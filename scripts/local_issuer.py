@@ -13,6 +13,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rendering import Rendered
+
+# The `auth` answers whose services verify OIDC bearer tokens.
+OIDC_AUTH = frozenset({"oidc", "oidc_and_api_key"})
 
 SCRIPT = """
 import sys
@@ -55,3 +62,14 @@ def local_issuer(python: Path, project: Path) -> Iterator[Issuer]:
     finally:
         process.kill()
         process.wait()
+
+
+@contextmanager
+def issuer_for(rendered: Rendered) -> Iterator[Issuer | None]:
+    """The render's issuer, running until the context ends, when its service verifies OIDC
+    tokens; None when it does not (nothing runs)."""
+    if rendered.answers.get("auth", "none") not in OIDC_AUTH:
+        yield None
+        return
+    with local_issuer(rendered.venv_bin("python"), rendered.path) as issuer:
+        yield issuer

@@ -22,7 +22,7 @@ import os
 import re
 import secrets
 from collections.abc import Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -31,7 +31,7 @@ import httpx
 import k8s_tools
 import yaml
 from deploy_checks import env_values, load_all, one
-from local_issuer import Issuer, local_issuer
+from local_issuer import Issuer, issuer_for
 from process import Server, Servers, free_port
 from provision import ServiceFactory
 from rendering import Rendered
@@ -183,10 +183,7 @@ def prepare(case: DrillCase, rendered_service: ServiceFactory) -> Iterator[Drill
     """The case's service (rendered, installed, its database created), migrated: ready to start
     (with OIDC, its issuer running until the context ends)."""
     rendered = rendered_service({"project_name": f"Drill {case.id}", **case.answers})
-    with ExitStack() as stack:
-        issuer = None
-        if rendered.answers.get("auth", "none") in {"oidc", "oidc_and_api_key"}:
-            issuer = stack.enter_context(local_issuer(rendered.venv_bin("python"), rendered.path))
+    with issuer_for(rendered) as issuer:
         service = DrillService(case, rendered, issuer)
         if rendered.database_url:
             service.migrate()

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import pytest
 from databases import admin
-from local_issuer import local_issuer
+from local_issuer import issuer_for
 from process import Servers, free_port
 from provision import ServiceFactory
 from rendering import BIN, Rendered
@@ -83,11 +83,8 @@ def project(request: pytest.FixtureRequest, rendered_service: ServiceFactory) ->
 @pytest.fixture
 def issuer_settings(project: Project) -> Iterator[dict[str, str]]:
     """With OIDC, production requires an issuer: the render's own, on loopback."""
-    if project.case.auth not in {"oidc", "oidc_and_api_key"}:
-        yield {}
-        return
-    with local_issuer(project.rendered.venv_bin("python"), project.rendered.path) as issuer:
-        yield issuer.settings
+    with issuer_for(project.rendered) as issuer:
+        yield issuer.settings if issuer else {}
 
 
 def test_own_suite_passes_against_the_real_database(project: Project) -> None:
