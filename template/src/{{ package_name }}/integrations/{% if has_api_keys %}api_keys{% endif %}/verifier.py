@@ -21,9 +21,8 @@ from starlette.datastructures import Headers
 
 from ...kernel.settings import Settings
 from ..auth import Principal, Verifier
+from ..auth.api_key import HEADER
 from .keys import ApiKey, digest, key_id_of, proves
-
-HEADER = "X-API-Key"
 
 
 class KeyStore(ABC):
